@@ -1,0 +1,176 @@
+"""The attentional decoder. ``step`` is the one function every decoding loop calls."""
+
+import keras
+import tensorflow as tf
+
+from tfseq2seq.checks import require_choice, require_positive_int
+from tfseq2seq.layers import make_cell
+from tfseq2seq.layers.attention import SCORES, LuongAttention
+from tfseq2seq.layers.combine import ContextCombiner
+from tfseq2seq.layers.embedding import TokenEmbedding
+from tfseq2seq.unroll import unroll
+
+
+@keras.saving.register_keras_serializable(package="tfseq2seq")
+class Decoder(keras.layers.Layer):
+    """Target embedding → N recurrent layers → Luong attention → combine → vocabulary logits.
+
+    The decoder state is a dict with a fixed structure::
+
+        {"cells": [state list of layer 0, ...],   # each tensor [batch, units]
+         "feed":  h̃_{t-1} [batch, units]}        # the attentional output of the last step
+
+    With ``input_feeding`` the next input is ``[embedding(y_{t-1}); h̃_{t-1}]``.
+    With ``attention=None`` the context is the encoder's final (top layer) state at every
+    step: the plain encoder–decoder.
+
+    The memory is a dict made once per source batch by ``prepare_memory``::
+
+        {"values": [batch, src_len, units],  "keys": [batch, src_len, key_dim],
+         "final":  [batch, units]}
+    """
+
+    def __init__(self, vocab_size, embedding_dim, units, cell="gru", num_layers=1,
+                 attention="general", attention_units=None, combine="concat",
+                 input_feeding=False, dropout=0.0, embedding_matrix=None,
+                 trainable_embedding=True, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = require_positive_int("target_vocab_size", vocab_size)
+        self.units = require_positive_int("units", units)
+        self.cell_type = cell
+        self.num_layers = require_positive_int("decoder_layers", num_layers)
+        if attention is not None:
+            require_choice("attention", attention, SCORES + (None,))
+        self.attention_score = attention
+        self.attention_units = attention_units
+        self.input_feeding = bool(input_feeding)
+        self.dropout_rate = float(dropout)
+        self.embedding = TokenEmbedding(
+            vocab_size, embedding_dim, initial_matrix=embedding_matrix,
+            trainable=trainable_embedding, name="target_embedding")
+        self.cells = [make_cell(cell, units, name=f"cell_{i}") for i in range(num_layers)]
+        self.attention = (LuongAttention(attention, attention_units, name="attention")
+                          if attention is not None else None)
+        self.combiner = ContextCombiner(units, combine, name="combine")
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
+        self.output_layer = keras.layers.Dense(vocab_size, name="logits")
+
+    def build(self, input_shape=None):
+        self.embedding.build()
+        input_dim = self.embedding.dim + (self.units if self.input_feeding else 0)
+        for cell in self.cells:
+            cell.build((None, input_dim))
+            input_dim = self.units
+        if self.attention is not None:
+            self.attention.build((None, self.units), (None, None, self.units))
+        self.combiner.build((None, self.units), (None, self.units))
+        self.output_layer.build((None, self.units))
+        self.built = True
+
+    def prepare_memory(self, encoder_outputs, encoder_states):
+        """The memory dict (see class docstring); keys are projected once here."""
+        keys = (self.attention.project_memory(encoder_outputs)
+                if self.attention is not None else encoder_outputs)
+        return {"values": encoder_outputs, "keys": keys, "final": encoder_states[-1][0]}
+
+    def initial_state(self, encoder_states):
+        """Decoder layer ``i`` starts from the state of the encoder layer at the same depth
+        counted from the top; layers with no counterpart start from zeros."""
+        batch = tf.shape(encoder_states[-1][0])[0]
+        offset = len(encoder_states) - self.num_layers
+        cells = [list(encoder_states[i + offset]) if i + offset >= 0
+                 else cell.get_initial_state(batch) for i, cell in enumerate(self.cells)]
+        return {"cells": cells, "feed": tf.zeros([batch, self.units])}
+
+    def step(self, prev_ids, state, memory, memory_mask, training=False):
+        """One decoding step.
+
+        Args:
+            prev_ids: int ``[batch]``, the previous target token (``<start>`` first).
+            state: the decoder state dict.
+            memory: the dict from ``prepare_memory``; ``memory_mask`` bool ``[batch, src_len]``.
+
+        Returns:
+            ``(logits [batch, vocab], new_state, attention [batch, src_len])``.
+        """
+        x = self.embedding(prev_ids)
+        if self.input_feeding:
+            x = tf.concat([x, state["feed"]], axis=-1)
+        new_cells = []
+        for i, cell in enumerate(self.cells):
+            if i > 0:
+                x = self.dropout(x, training=training)
+            x, cell_state = cell.step(cell.project_inputs(x), state["cells"][i])
+            new_cells.append(cell_state)
+        context, weights = self._attend(x, memory, memory_mask)
+        attentional = self.combiner(context, x)
+        logits = self.output_layer(self.dropout(attentional, training=training))
+        return logits, {"cells": new_cells, "feed": attentional}, weights
+
+    def teacher_forced(self, target_in_ids, state, memory, memory_mask, training=False):
+        """Logits ``[batch, tgt_len, vocab]`` when every input is the ground truth.
+
+        Without input feeding the recurrent layers do not depend on attention, so they run
+        over the whole target at once and attention is one batched matmul; this computes
+        exactly what calling ``step`` once per position computes.
+        """
+        if self.input_feeding:
+            return self.scheduled(target_in_ids, state, memory, memory_mask, None, training=training)
+        x = self.embedding(target_in_ids)
+        for i, cell in enumerate(self.cells):
+            if i > 0:
+                x = self.dropout(x, training=training)
+            x, _ = unroll(cell, x, initial_state=state["cells"][i])
+        context, _ = self._attend(x, memory, memory_mask)
+        return self.output_layer(self.dropout(self.combiner(context, x), training=training))
+
+    def scheduled(self, target_in_ids, state, memory, memory_mask, teacher_forcing_p,
+                  sample=False, seed=None, training=False):
+        """Logits ``[batch, tgt_len, vocab]`` with scheduled sampling (Bengio et al., 2015).
+
+        Before step ``t > 0`` each example independently feeds the true token
+        ``target_in_ids[:, t]`` with probability ``teacher_forcing_p`` (a scalar tensor;
+        ``None`` means always), else the model's own prediction from step ``t - 1``:
+        its argmax, or a draw from its softmax when ``sample``.
+        """
+        batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
+        logits_ta = tf.TensorArray(tf.float32, size=steps, element_shape=[None, self.vocab_size])
+
+        def body(t, prev_ids, state, logits_ta):
+            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, training)
+            truth = target_in_ids[:, tf.minimum(t + 1, steps - 1)]
+            if teacher_forcing_p is None:
+                return t + 1, truth, state, logits_ta.write(t, logits)
+            if sample:
+                own = tf.cast(keras.random.categorical(logits, 1, seed=seed)[:, 0], truth.dtype)
+            else:
+                own = tf.argmax(logits, axis=-1, output_type=truth.dtype)
+            use_truth = keras.random.uniform([batch], seed=seed) < teacher_forcing_p
+            return t + 1, tf.where(use_truth, truth, own), state, logits_ta.write(t, logits)
+
+        _, _, _, logits_ta = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), target_in_ids[:, 0], state, logits_ta),
+            maximum_iterations=steps)
+        return tf.transpose(logits_ta.stack(), [1, 0, 2])
+
+    def _attend(self, query, memory, memory_mask):
+        """Context and weights for ``query [batch, (tq,) units]``."""
+        if self.attention is not None:
+            return self.attention.attend(query, memory["keys"], memory["values"], memory_mask)
+        # Plain encoder–decoder: the context is the final encoder state; no weights.
+        src_len = tf.shape(memory["values"])[1]
+        if query.shape.rank == 2:
+            return memory["final"], tf.zeros([tf.shape(query)[0], src_len])
+        steps = tf.shape(query)[1]
+        context = tf.tile(memory["final"][:, tf.newaxis, :], [1, steps, 1])
+        return context, tf.zeros([tf.shape(query)[0], steps, src_len])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, embedding_dim=self.embedding.dim, units=self.units,
+            cell=self.cell_type, num_layers=self.num_layers, attention=self.attention_score,
+            attention_units=self.attention_units, combine=self.combiner.combine,
+            input_feeding=self.input_feeding, dropout=self.dropout_rate,
+            embedding_matrix=None, trainable_embedding=self.embedding.trainable)
+        return config

@@ -1,0 +1,96 @@
+"""Inference decoding loops (greedy and beam search) driven by a model-agnostic step function.
+
+The loops know nothing about the model. They call::
+
+    step_fn(prev_ids, state) -> (logits, new_state, attention)
+      prev_ids:  int32 [n]               previous output ids (first call: ``start_id``)
+      state:     nested dict/list/tuple of tensors, each with leading dim n
+      logits:    [n, vocab]              (cast to float32; vocab >= 2)
+      attention: [n, src_len]            attention weights of this step
+
+``n`` is the batch size for greedy decoding and ``batch * beam_width`` for beam search.
+The memory (encoder outputs) is closed over by ``step_fn``; for beam search the caller
+tiles it with :func:`tile_beams`, while ``initial_state`` is always given per example
+(leading dim ``batch_size``) and tiled by :func:`beam_search` itself.
+
+``batch_size``, ``src_len`` and ``max_length`` may be Python ints or scalar int32 tensors;
+everything is plain TF ops inside one ``tf.while_loop``, so it runs eagerly, in
+``tf.function`` and in SavedModel signatures with unknown batch size and source length.
+Both loops return a dict with (at least) these keys:
+
+- ``token_ids`` int32 [batch, out_len]: generated ids, excluding ``<end>``; 0 from
+  ``lengths`` on.
+- ``lengths`` int32 [batch]: tokens before ``<end>`` (``max_length`` if never emitted).
+- ``scores`` float32 [batch]: sum of the log-softmax probabilities of the emitted tokens,
+  including the ``<end>`` token's.
+- ``normalized_scores`` float32 [batch]: ``scores`` / length penalty (greedy: ``scores``).
+- ``attention`` float32 [batch, out_len, src_len]: the attention row of the step that
+  emitted each kept token (no row for ``<end>``); rows from ``lengths`` on are 0.
+
+``out_len = max(lengths)`` (0 for an empty batch): trailing all-padding columns are cut.
+The loop runs until every sequence has emitted ``<end>`` (beam search: every example is
+done) or for ``max_length`` steps, whichever is first. Ended sequences never change again,
+although ``step_fn`` keeps being called for the whole batch.
+
+Buffers are preallocated time-major ``[max_length, n, ...]`` tensors written one step slice
+at a time with ``tf.tensor_scatter_nd_update`` (cost O(n * src_len) per step, not
+O(max_length * ...) like a one-hot write), and beam search reorders them with one
+``tf.gather`` on the beam axis. This keeps the loop free of TensorArrays and Python state.
+"""
+
+import tensorflow as tf
+
+from tfseq2seq.beam_search import (beam_search, check_max_length, gnmt_length_penalty,
+                                   relaxed, tile_beams, write_step)
+
+__all__ = ["greedy_decode", "beam_search", "tile_beams", "gnmt_length_penalty"]
+
+
+def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start_id=1,
+                  end_id=2):
+    """Greedy (argmax) decoding; returns the dict described in the module docstring.
+
+    The choice is ``top_k(scores + log_softmax(logits), 1)`` (lowest id on ties), which is
+    exactly what :func:`beam_search` with ``beam_width=1`` does.
+    """
+    max_length = check_max_length(max_length)
+    batch_size = tf.cast(batch_size, tf.int32)
+    src_len = tf.cast(src_len, tf.int32)
+    initial_state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
+
+    def cond(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
+        logits, state, attention = step_fn(prev_ids, state)
+        total = scores[:, tf.newaxis] + tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        best, ids = tf.math.top_k(total, 1)
+        ids = ids[:, 0]
+        keep = tf.logical_not(finished) & tf.not_equal(ids, end_id)
+        ids_buf = write_step(ids_buf, t, tf.where(keep, ids, 0))
+        attn_buf = write_step(attn_buf, t,
+                              tf.where(keep[:, tf.newaxis], tf.cast(attention, tf.float32), 0.0))
+        scores = tf.where(finished, scores, best[:, 0])
+        lengths += tf.cast(keep, tf.int32)
+        finished |= tf.equal(ids, end_id)
+        return t + 1, ids, state, finished, lengths, scores, ids_buf, attn_buf
+
+    loop_vars = (tf.constant(0), tf.fill([batch_size], tf.cast(start_id, tf.int32)),
+                 initial_state, tf.zeros([batch_size], tf.bool),
+                 tf.zeros([batch_size], tf.int32), tf.zeros([batch_size], tf.float32),
+                 tf.zeros([max_length, batch_size], tf.int32),
+                 tf.zeros([max_length, batch_size, src_len], tf.float32))
+    axes = (0, 0, 0, 0, 0, 0, 1, 1)
+    invariants = (tf.TensorShape([]),) + tuple(
+        tf.nest.map_structure(lambda x, a=a: relaxed(x, a), v)
+        for v, a in zip(loop_vars[1:], axes[1:]))
+    _, _, _, _, lengths, scores, ids_buf, attn_buf = tf.while_loop(
+        cond, body, loop_vars, shape_invariants=invariants)
+    out_len = tf.maximum(tf.reduce_max(lengths), 0)
+    return {
+        "token_ids": tf.transpose(ids_buf)[:, :out_len],
+        "lengths": lengths,
+        "scores": scores,
+        "normalized_scores": tf.identity(scores),
+        "attention": tf.transpose(attn_buf, [1, 0, 2])[:, :out_len],
+    }

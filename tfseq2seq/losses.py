@@ -1,0 +1,33 @@
+"""The default training loss: cross-entropy over target tokens, ignoring padding."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfseq2seq")
+class MaskedCrossEntropy(keras.losses.Loss):
+    """Mean sparse cross-entropy over the non-padding tokens of a batch.
+
+    ``y_true`` int ``[batch, tgt_len]`` (0 = padding), ``y_pred`` logits
+    ``[batch, tgt_len, vocab]``. Every real token weighs the same, however the batch is
+    padded; a batch with no real token has loss 0.
+    """
+
+    def __init__(self, pad_id=0, name="masked_cross_entropy", **kwargs):
+        kwargs.setdefault("reduction", "sum")
+        super().__init__(name=name, **kwargs)
+        self.pad_id = pad_id
+
+    def call(self, y_true, y_pred):
+        y_true = tf.cast(y_true, tf.int32)
+        mask = tf.cast(tf.not_equal(y_true, self.pad_id), y_pred.dtype)
+        safe = tf.where(y_true == self.pad_id, tf.zeros_like(y_true), y_true)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=y_pred)
+        # Returned per token, pre-divided by the token count, so the "sum" reduction
+        # gives the token-level mean (and sample weights still apply per token).
+        return losses * mask / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pad_id=self.pad_id)
+        return config
