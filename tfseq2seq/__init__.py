@@ -3,15 +3,29 @@
     import tfseq2seq as ts
     model = ts.Seq2Seq(source_vocab_size=40, target_vocab_size=50,
                        sampling=ts.ScheduledSampling("inverse_sigmoid", k=2000.0))
+
+Names are imported on first use, so ``tfseq2seq --help`` does not load TensorFlow.
 """
 
-from tfseq2seq import layers
-from tfseq2seq.decoder import Decoder
-from tfseq2seq.encoder import Encoder
-from tfseq2seq.losses import MaskedCrossEntropy
-from tfseq2seq.model import Seq2Seq, load_model
-from tfseq2seq.schedules import ScheduledSampling
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Seq2Seq", "ScheduledSampling", "Encoder", "Decoder", "MaskedCrossEntropy",
-           "load_model", "layers", "__version__"]
+
+_EXPORTS = {
+    "Seq2Seq": "tfseq2seq.model", "load_model": "tfseq2seq.model",
+    "ScheduledSampling": "tfseq2seq.schedules", "Encoder": "tfseq2seq.encoder",
+    "Decoder": "tfseq2seq.decoder", "MaskedCrossEntropy": "tfseq2seq.losses",
+}
+__all__ = [*_EXPORTS, "layers", "__version__"]
+
+
+def __getattr__(name):
+    if name == "layers":
+        return importlib.import_module("tfseq2seq.layers")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tfseq2seq' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

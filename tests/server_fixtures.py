@@ -1,0 +1,97 @@
+"""Stub SavedModels following the tfseq2seq serving contract (test helper).
+
+``build_stub(path, upper=False, suffix="")`` writes a SavedModel with the
+``serving_default`` and ``beam_search`` signatures: input ``text`` [batch]
+tf.string; outputs ``text`` (the input, optionally uppercased and suffixed,
+reversed), ``tokens`` (its characters, at most ``MAX_OUT``), ``token_ids``
+(code points), ``lengths``, ``scores`` (-lengths; beam: -lengths - 0.5) and
+``attention`` zeros [batch, out_len, in_len].  The input ``"__raise__"``
+makes the graph fail an assertion (an InvalidArgumentError at run time).
+"""
+
+import os
+
+import tensorflow as tf
+
+MAX_OUT = 32
+_SPEC = tf.TensorSpec([None], tf.string, name="text")
+
+
+class _Stub(tf.Module):
+    def __init__(self):
+        super().__init__()
+        # Variables, so one traced module can be saved as several versions.
+        self.upper = tf.Variable(False, trainable=False)
+        self.suffix = tf.Variable("", trainable=False)
+
+    def _decode(self, text, score_offset):
+        ok = tf.reduce_all(tf.not_equal(text, "__raise__"))
+        with tf.control_dependencies([tf.debugging.Assert(ok, ["stub: forced failure"])]):
+            text = tf.identity(text)
+        text = tf.cond(self.upper, lambda: tf.strings.upper(text, encoding="utf-8"),
+                       lambda: text)
+        text = tf.strings.join([text, tf.fill(tf.shape(text), self.suffix.read_value())])
+        chars = tf.strings.unicode_split(text, "UTF-8")
+        ids = tf.strings.unicode_decode(text, "UTF-8")
+        in_lens = tf.cast(chars.row_lengths(), tf.int32)
+        rev = tf.reverse_sequence(chars.to_tensor(""), in_lens, seq_axis=1, batch_axis=0)
+        rev_ids = tf.reverse_sequence(ids.to_tensor(0), in_lens, seq_axis=1, batch_axis=0)
+        in_len = tf.shape(rev)[1]
+        out_len = tf.minimum(in_len, MAX_OUT)
+        lengths = tf.minimum(in_lens, MAX_OUT)
+        batch = tf.shape(text)[0]
+        return {
+            "text": tf.strings.reduce_join(rev, axis=1),
+            "tokens": rev[:, :out_len],
+            "token_ids": tf.cast(rev_ids[:, :out_len], tf.int32),
+            "lengths": lengths,
+            "scores": -tf.cast(lengths, tf.float32) - score_offset,
+            "attention": tf.zeros(tf.stack([batch, out_len, in_len]), tf.float32),
+        }
+
+    @tf.function(input_signature=[_SPEC])
+    def greedy(self, text):
+        return self._decode(text, 0.0)
+
+    @tf.function(input_signature=[_SPEC])
+    def beam(self, text):
+        return self._decode(text, 0.5)
+
+
+def write_warmup(path, texts=("warm", "up")):
+    """Write ``assets.extra/tf_serving_warmup_requests`` (PredictionLog TFRecords)."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    extra = os.path.join(path, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "stub"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["text"].CopyFrom(tf.make_tensor_proto(list(texts), dtype=tf.string))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request))
+    with tf.io.TFRecordWriter(os.path.join(extra, "tf_serving_warmup_requests")) as writer:
+        writer.write(log.SerializeToString())
+
+
+_MODULE = []
+
+
+def build_stub(path, upper=False, suffix="", warmup=False):
+    if not _MODULE:  # trace once, save many
+        _MODULE.append(_Stub())
+    module = _MODULE[0]
+    module.upper.assign(upper)
+    module.suffix.assign(suffix)
+    tf.saved_model.save(module, path, signatures={
+        "serving_default": module.greedy.get_concrete_function(),
+        "beam_search": module.beam.get_concrete_function(),
+    })
+    if warmup:
+        write_warmup(path)
+    return path
+
+
+def expected_text(text, upper=False, suffix=""):
+    text = (text.upper() if upper else text) + suffix
+    return text[::-1]

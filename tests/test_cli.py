@@ -1,0 +1,111 @@
+"""End to end through the command line with configs/smoke.yaml."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfseq2seq.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, "configs", "smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("run") / "r")
+    assert main(["train", "--config", SMOKE, "--run-dir", path, "--quiet",
+                 "--set", "training.epochs=2"]) == 0
+    return path
+
+
+def test_train_writes_a_complete_run_dir(run_dir):
+    for name in ("config.yaml", "source.vocab", "target.vocab", "tokenizers.json",
+                 "model.keras", "history.json"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    history = json.load(open(os.path.join(run_dir, "history.json")))
+    assert len(history["loss"]) == 2 and "val_wer" in history and "teacher_forcing_p" in history
+    assert os.listdir(os.path.join(run_dir, "logs")), "TensorBoard logs"
+    assert not [f for f in os.listdir(run_dir) if f.startswith(".tmp")]
+
+
+def test_evaluate_prints_table_and_writes_json(run_dir, capsys):
+    assert main(["evaluate", run_dir, "--split", "dev", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "wer" in out and "per" in out and "exact_match" in out
+    report = json.load(open(os.path.join(run_dir, "eval_dev.json")))
+    words = {line.split("\t")[0] for line in open(os.path.join(ROOT, "configs/data/tiny_dev.tsv"))}
+    assert report["metrics"]["examples"] == len(words) == len(report["outputs"])
+    assert 0.0 <= report["metrics"]["wer"] <= 1.0
+    assert main(["evaluate", run_dir, "--split", "dev", "--beam", "3", "--limit", "5", "--quiet"]) == 0
+    assert json.load(open(os.path.join(run_dir, "eval_dev_beam3.json")))["metrics"]["decoding"] == "beam3"
+
+
+def test_translate_prints_one_tab_separated_line_per_input(run_dir, capsys, monkeypatch):
+    assert main(["translate", run_dir, "hello", "world", "--beam", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["hello", "world"]
+    monkeypatch.setattr(sys, "stdin", open(os.path.join(ROOT, "configs/data/tiny_dev.tsv")))
+    assert main(["translate", run_dir]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 40
+    assert main(["translate", run_dir, "cat", "--show-attention"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cat\t") and all("c:" in line for line in lines[1:])
+
+
+def test_plot_attention_writes_a_png(run_dir, tmp_path):
+    out = tmp_path / "att.png"
+    assert main(["plot-attention", run_dir, "hello", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_data_export_writes_one_line_per_reference(tmp_path):
+    train = os.path.join(ROOT, "configs/data/tiny_train.tsv")
+    assert main(["data", "export", "tsv", str(tmp_path), "--train", train]) == 0
+    assert open(tmp_path / "train.tsv").read().count("\n") == 400
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "/nonexistent/run"], "run directory not found"),
+    (["train", "--config", "/nonexistent.yaml", "--run-dir", "/tmp/x"], "config file not found"),
+    (["train", "--config", SMOKE, "--run-dir", "/tmp/x", "--set", "model.unitz=3"], "model.unitz"),
+])
+def test_errors_are_one_line_without_traceback(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_error_exit_status_from_the_shell():
+    result = subprocess.run([sys.executable, "-m", "tfseq2seq.cli", "evaluate", "/nonexistent/run"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_run_dir_without_model_is_reported(run_dir, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.yaml", "source.vocab", "target.vocab", "tokenizers.json"):
+        (broken / name).write_bytes(open(os.path.join(run_dir, name), "rb").read())
+    assert main(["translate", str(broken), "x"]) == 2
+    assert "missing model.keras" in capsys.readouterr().err
+    (broken / "model.keras").write_bytes(b"not a zip")
+    assert main(["translate", str(broken), "x"]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [
+    ["train"], ["evaluate"], ["translate"], ["plot-attention"], ["data", "export"], ["export"],
+    ["serve"], ["query"], ["demo"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0 and "usage: tfseq2seq" in capsys.readouterr().out
+
+
+def test_help_does_not_load_tensorflow():
+    code = "import sys; from tfseq2seq.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,158 @@
+"""Server-side request batching, in the spirit of TF Serving's ``--enable_batching``.
+
+Concurrent requests for the same servable (model version), signature and
+input layout are concatenated along axis 0 into one model call of at most
+``max_batch_size`` rows.  A batch is run when it is full or when its first
+request has waited ``batch_timeout_micros``.  There is no scheduler thread:
+the request that opens a batch (its "leader") waits for the batch to close,
+runs it on its own thread and hands every other request its slice of the
+outputs.  Requests of ``max_batch_size`` rows or more run alone.
+
+If a merged batch fails (e.g. one request trips a model assertion), its
+requests are rerun one by one so that only the offending one gets the error.
+Outputs are split back by row; dimensions beyond the batch one (e.g. the
+decoded length) are those of the merged batch, so a request may see extra
+padding that it would not see unbatched -- exactly as with TF Serving.
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from tfseq2seq.server import StatusError
+
+
+class _Batch:
+    def __init__(self):
+        self.items = []  # (inputs dict, rows)
+        self.rows = 0
+        self.closed = False
+        self.done = threading.Event()
+        self.results = None  # list of per-item output dicts
+        self.error = None
+
+    def add(self, inputs, rows):
+        self.items.append((inputs, rows))
+        self.rows += rows
+        return len(self.items) - 1
+
+
+class Batcher:
+    """Merges concurrent ``run`` calls; thread-safe."""
+
+    def __init__(self, max_batch_size=32, batch_timeout_micros=2000):
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        self.max_batch_size = int(max_batch_size)
+        self.timeout = max(0, batch_timeout_micros) / 1e6
+        self._cv = threading.Condition()
+        self._open = {}  # key -> open _Batch
+
+    @staticmethod
+    def _key(servable, signature, inputs):
+        layout = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+        return (id(servable), signature, layout)
+
+    def run(self, servable, signature, inputs):
+        """Same contract as ``servable.run``; ``inputs`` must already be validated."""
+        rows = min((v.shape[0] if v.ndim else 0) for v in inputs.values()) if inputs else 0
+        if rows <= 0 or rows >= self.max_batch_size or any(v.ndim == 0 for v in inputs.values()):
+            return servable.run(signature, inputs)
+        key = self._key(servable, signature, inputs)
+        with self._cv:
+            batch, index, leader = self._join(key, inputs, rows)
+            if leader:
+                self._wait_until_closed(key, batch)
+        if leader:
+            self._execute(servable, signature, batch)
+        else:
+            batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+        result = batch.results[index]
+        if isinstance(result, StatusError):
+            raise result
+        return result
+
+    def _join(self, key, inputs, rows):
+        """Add a request to the open batch for ``key`` (caller holds the lock)."""
+        batch = self._open.get(key)
+        leader = False
+        if batch is None or batch.rows + rows > self.max_batch_size:
+            if batch is not None:
+                self._close(key, batch)
+            batch = self._open[key] = _Batch()
+            leader = True
+        index = batch.add(inputs, rows)
+        if batch.rows >= self.max_batch_size:
+            self._close(key, batch)
+        return batch, index, leader
+
+    def _close(self, key, batch):
+        batch.closed = True
+        if self._open.get(key) is batch:
+            del self._open[key]
+        self._cv.notify_all()
+
+    def _wait_until_closed(self, key, batch):
+        deadline = time.monotonic() + self.timeout
+        while not batch.closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._close(key, batch)
+                break
+            self._cv.wait(remaining)
+
+    @staticmethod
+    def _execute(servable, signature, batch):
+        try:
+            if len(batch.items) == 1:
+                batch.results = [servable.run(signature, batch.items[0][0])]
+            else:
+                names = batch.items[0][0].keys()
+                merged = {k: np.concatenate([inp[k] for inp, _ in batch.items]) for k in names}
+                try:
+                    outputs = servable.run(signature, merged)
+                    batch.results = _split(outputs, [rows for _, rows in batch.items])
+                except StatusError:
+                    # One bad request must not fail its batch-mates: rerun them one by one.
+                    batch.results = [_run_one(servable, signature, inp) for inp, _ in batch.items]
+        except StatusError as exc:
+            batch.error = exc
+        except Exception as exc:  # never leave followers waiting forever
+            batch.error = StatusError("INTERNAL", f"batched run failed: {exc}")
+        finally:
+            batch.done.set()
+
+
+def _run_one(servable, signature, inputs):
+    try:
+        return servable.run(signature, inputs)
+    except StatusError as exc:
+        return exc
+
+
+def _split(outputs, row_counts):
+    total = sum(row_counts)
+    for name, value in outputs.items():
+        if value.ndim == 0 or value.shape[0] != total:
+            raise StatusError("INTERNAL", f"output {name} has shape {value.shape}; "
+                              f"cannot split a batch of {total} rows")
+    offsets = np.cumsum([0] + row_counts)
+    return [{k: v[offsets[i]:offsets[i + 1]] for k, v in outputs.items()}
+            for i in range(len(row_counts))]
+
+
+class RequestRunner:
+    """Validates a request against its signature, then runs it (batched or not)."""
+
+    def __init__(self, batcher=None, max_batch_rows=None):
+        self.batcher = batcher
+        self.max_batch_rows = max_batch_rows
+
+    def __call__(self, servable, signature, inputs):
+        servable.validate(signature, inputs, self.max_batch_rows)
+        if self.batcher is not None:
+            return self.batcher.run(servable, signature, inputs)
+        return servable.run(signature, inputs)
