@@ -69,6 +69,7 @@ def test_greedy_output_is_the_argmax_of_its_own_forward_pass(data):
         ids = out["token_ids"][i, :length]
         target_in = np.concatenate([[1], ids])[None]
         logits = model((source[i:i + 1], target_in)).numpy()[0]
+        logits[:, [0, 1]] = -1e9  # decoding never emits <pad> or <start>
         log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         chosen = list(ids) + ([2] if length < 7 else [])
         np.testing.assert_array_equal(logits.argmax(-1)[: len(chosen)], chosen)
@@ -145,6 +146,19 @@ def test_bad_input_is_named(data):
         model(source)
     empty = model.greedy_decode(np.zeros((0, 4), np.int32))
     assert empty["token_ids"].shape[0] == 0 and empty["lengths"].shape == (0,)
+    no_tokens = model.greedy_decode(np.zeros((2, 0), np.int32), max_length=3)
+    assert no_tokens["attention"].shape[::2] == (2, 1) and np.all(no_tokens["attention"] == 0)
+    assert np.all(np.isfinite(no_tokens["scores"]))
+
+
+def test_decoding_never_emits_pad_or_start(data):
+    model = _small()
+    bias = model.decoder.output_layer.bias
+    bias.assign(bias.numpy() + 50.0 * (np.arange(VOCAB) < 2))  # make <pad>/<start> the argmax
+    for out in (model.greedy_decode(data[0][:8], max_length=6),
+                model.beam_search(data[0][:8], beam_width=3, max_length=6)):
+        for ids, length in zip(out["token_ids"], out["lengths"]):
+            assert np.all(ids[:length] >= 2)
 
 
 @pytest.mark.parametrize("kwargs,match", [

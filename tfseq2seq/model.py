@@ -142,8 +142,19 @@ class Seq2Seq(keras.Model):
                 self.decoder.initial_state(states))
 
     def step_fn(self, memory, mask):
-        """The decoder step with the memory closed over, as the decode loops expect."""
-        return lambda ids, state: self.decoder.step(ids, state, memory, mask)
+        """The decoder step with the memory closed over, as the decode loops expect.
+
+        ``<pad>`` and ``<start>`` are never valid outputs, so decoding gives them no
+        probability (their logits are pushed to -1e9 before the softmax).
+        """
+        banned = -1e9 * tf.reduce_sum(
+            tf.one_hot([0, self.start_id], self.target_vocab_size), axis=0)
+
+        def step(ids, state):
+            logits, state, attention = self.decoder.step(ids, state, memory, mask)
+            return logits + banned, state, attention
+
+        return step
 
     def greedy_graph(self, source_ids, max_length):
         """Greedy decoding as graph-compatible TF ops (used by ``greedy_decode`` and export)."""
@@ -239,6 +250,8 @@ def check_source_ids(source_ids, vocab_size, name="source_ids"):
     if array.size and (array.min() < 0 or array.max() >= vocab_size):
         bad = array.max() if array.max() >= vocab_size else array.min()
         raise ValueError(f"`{name}` contains id {bad}, outside [0, {vocab_size})")
+    if array.shape[1] == 0:  # no tokens at all: one padding column, so shapes stay defined
+        array = np.zeros((array.shape[0], 1), np.int32)
     return tf.constant(array.astype(np.int32).reshape(array.shape))
 
 

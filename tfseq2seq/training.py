@@ -103,6 +103,9 @@ def _datasets(config, run, corpus, train_pairs):
                   max_target_len=data.max_target_len, overlong=data.overlong)
     train, stats = make_dataset(train_pairs, shuffle=True, seed=training.seed,
                                 bucket_boundaries="auto" if training.bucketing else None, **common)
+    if not corpus.splits.get("dev"):
+        raise ValueError(f"corpus {corpus.name!r} has no dev split; training needs one for "
+                         "model selection (set data.dev to a TSV file)")
     dev_pairs = corpus.pairs("dev")[: data.dev_limit]
     dev, _ = make_dataset(dev_pairs, shuffle=False,
                           **{**common, "overlong": "truncate"})

@@ -42,7 +42,8 @@ def unroll(cell, inputs, mask=None, initial_state=None, reverse=False):
     _, final_state, outputs = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), list(initial_state), outputs),
         maximum_iterations=steps)  # a bound lets XLA (jit_compile) size the gradient stacks
-    outputs = outputs.stack()
+    # An empty TensorArray cannot be stacked when the batch size is unknown.
+    outputs = tf.cond(steps > 0, outputs.stack, lambda: tf.zeros([0, batch, cell.units], inputs.dtype))
     if reverse:
         outputs = tf.reverse(outputs, [0])
     return tf.transpose(outputs, [1, 0, 2]), final_state
