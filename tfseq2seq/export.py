@@ -19,17 +19,13 @@ attention; invalid UTF-8 becomes U+FFFD (the tokenizer's preprocessing), which i
 ``<unk>`` unless it is in the vocabulary.
 """
 
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tfseq2seq import text as text_lib
@@ -40,7 +36,6 @@ SIGNATURES = ("serving_default", "beam_search")
 OUTPUT_KEYS = ("text", "tokens", "token_ids", "lengths", "scores", "attention")
 OVERLONG = ("truncate", "reject")
 WARMUP_PATH = os.path.join("assets.extra", "tf_serving_warmup_requests")
-FORBIDDEN_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 
 
 class ServingModule(tf.Module):
@@ -252,62 +247,5 @@ def read_warmup_requests(saved_model_dir):
     return requests
 
 
-# ----------------------------------------------------------------- op checks
-def op_names(saved_model_dir):
-    """Every op type in the SavedModel's graphs, function library bodies included.
-
-    Calls of library functions by name are not op types and are left out (their bodies
-    are listed instead).
-    """
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
-    names = set()
-    for meta_graph in saved_model.meta_graphs:
-        library = meta_graph.graph_def.library
-        functions = {f.signature.name for f in library.function}
-        nodes = list(meta_graph.graph_def.node)
-        for function in library.function:
-            nodes.extend(function.node_def)
-        names.update(node.op for node in nodes if node.op not in functions)
-    return names
-
-
-_REGISTRY_PROBE = """
-import json, sys
-import tensorflow as tf
-from tensorflow.python.framework import op_def_registry
-assert "tensorflow_text" not in sys.modules
-names = json.load(sys.stdin)
-core = sorted(n for n in names if op_def_registry.get(n) is not None)
-import tensorflow_text
-text = sorted(n for n in names if n not in core and op_def_registry.get(n) is not None)
-json.dump({"core": core, "text": text}, sys.stdout)
-"""
-
-
-def check_ops(saved_model_dir, python=sys.executable):
-    """Raises ``ValueError`` unless every op is a core TF op or a TensorFlow Text op.
-
-    Python-only ops (``PyFunc``, ``PyFuncStateless``, ``EagerPyFunc``) are rejected
-    outright. The rest are classified in a fresh interpreter: registered after
-    ``import tensorflow`` alone -> core; registered only after ``import tensorflow_text``
-    -> TF Text (what ``tensorflow_model_server`` links in); anything else -> rejected.
-    Returns ``{"core": [...], "text": [...]}``.
-    """
-    names = op_names(saved_model_dir)
-    forbidden = sorted(names & FORBIDDEN_OPS)
-    if forbidden:
-        raise ValueError(f"{saved_model_dir} uses Python-only ops {forbidden}; "
-                         "TensorFlow Serving cannot run them")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([python, "-c", _REGISTRY_PROBE], input=json.dumps(sorted(names)),
-                            capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"op registry probe failed:\n{result.stderr[-2000:]}")
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    unknown = sorted(names - set(found["core"]) - set(found["text"]))
-    if unknown:
-        raise ValueError(f"{saved_model_dir} uses ops that are neither core TensorFlow nor "
-                         f"TensorFlow Text ops: {unknown}")
-    return found
+# op checks live in their own module; re-exported for callers of this one
+from tfseq2seq.opcheck import FORBIDDEN_OPS, check_ops, op_names  # noqa: E402,F401
