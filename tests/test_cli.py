@@ -109,3 +109,22 @@ def test_help_does_not_load_tensorflow():
     code = "import sys; from tfseq2seq.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "False"
+
+
+def test_export_serve_and_query_agree_with_translate(run_dir, tmp_path, capsys):
+    from tfseq2seq.server.app import serve
+
+    base = tmp_path / "export" / "g2p"
+    assert main(["export", run_dir, "--base-path", str(base), "--skip-op-check"]) == 0
+    assert (base / "1" / "saved_model.pb").exists()
+    assert main(["export", run_dir, "--base-path", str(base), "--version", "1"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["translate", run_dir, "hello", "cat"]) == 0
+    expected = capsys.readouterr().out
+    with serve(str(base), "g2p", port=0, rest_api_port=0) as server:
+        assert main(["query", "--rest", server.rest_url, "--model", "g2p", "hello", "cat"]) == 0
+        assert capsys.readouterr().out == expected
+        assert main(["query", "--grpc", server.grpc_target, "--model", "g2p", "hello", "cat"]) == 0
+        assert capsys.readouterr().out == expected
+        assert main(["query", "--rest", server.rest_url, "--model", "nope", "x"]) == 2
+        assert "404" in capsys.readouterr().err

@@ -81,6 +81,8 @@ class TrainingConfig:
     seed: int = 0
     jit_compile: bool = False
     steps_per_epoch: int | None = None
+    strategy: str = "default"          # default | mirrored | multi_worker
+    backup_every_steps: int | None = 100  # also back up mid-epoch (null: only at epoch ends)
 
 
 @dataclasses.dataclass
