@@ -1,4 +1,6 @@
-"""Training callbacks: decode-based dev metrics and an atomic best-model saver."""
+"""Training callbacks: decode-based dev metrics, an atomic best-model saver, a
+mid-epoch training-state backup for resuming after a crash, and a progress bar that
+numbers epochs out of the whole run when a resumed epoch is trained on its own."""
 
 import json
 import math
@@ -8,6 +10,21 @@ import tempfile
 import keras
 
 from tfseq2seq.evaluation import metric_family, score
+from tfseq2seq.text import write_text_atomic
+
+
+def save_atomic(save, path, suffix):
+    """Calls ``save(tmp)`` on a temporary name beside ``path``, then renames it to ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 class DevDecodeMetrics(keras.callbacks.Callback):
@@ -57,15 +74,94 @@ class BestModelSaver(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or not value < self._best():
             return
-        directory = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
-        os.close(fd)
-        try:
-            self.model.save(tmp)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        from tfseq2seq.text import write_text_atomic
-
+        save_atomic(self.model.save, self.path, ".keras")
         write_text_atomic(self.best_path, json.dumps({"value": float(value), "epoch": epoch + 1}))
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Backs up the training state every ``every_steps`` batches and at each epoch end.
+
+    ``directory/state.weights.h5`` holds the model and optimizer variables (so
+    ``optimizer.iterations``, which drives the scheduled-sampling ε and the learning-rate
+    schedule, comes back too); ``directory/state.json`` holds the epoch, the step within
+    it, the sampling seed state and the history of the finished epochs. Both are written under temporary names and renamed,
+    the weights first, each under a new name that the JSON then points to, so a crash at
+    any moment leaves a consistent backup. ``restore`` reads it back before ``fit``.
+    """
+
+    STATE = "state.json"
+
+    def __init__(self, directory, every_steps=None):
+        super().__init__()
+        self.directory, self.every_steps = directory, every_steps
+        self.epoch, self.step_offset = 0, 0
+        self.history = {}  # epoch logs of the whole run, including epochs before a restart
+
+    def state(self):
+        """The saved ``state.json`` as a dict, or ``None`` when there is no backup."""
+        try:
+            with open(os.path.join(self.directory, self.STATE), encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except ValueError as e:
+            raise ValueError(f"{self.directory}: unreadable backup state ({e}); "
+                             "delete the backup directory to start over") from None
+
+    def restore(self, model):
+        """Loads the backup into ``model`` (compiled); returns ``(epoch, step)`` to resume at."""
+        state = self.state()
+        if state is None:
+            return 0, 0
+        self.history = state.get("history", {})
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(os.path.join(self.directory, state["weights"]))
+        except Exception as e:  # noqa: BLE001 — a backup of another model, or a damaged one
+            raise ValueError(f"{self.directory}: the backup does not fit this model ({e}); "
+                             "delete the backup directory to start over") from None
+        if state.get("seed_state") is not None:
+            model.seed_generator.state.assign(state["seed_state"])
+        return int(state["epoch"]), int(state["step"])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step_offset + batch + 1
+        if self.every_steps and step % self.every_steps == 0:
+            self._save(self.epoch, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.step_offset = 0
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch, step):
+        previous = (self.state() or {}).get("weights")
+        iterations = int(self.model.optimizer.iterations.numpy())
+        name = f"state-{iterations}-{epoch}.weights.h5"
+        save_atomic(self.model.save_weights, os.path.join(self.directory, name), ".weights.h5")
+        state = {"epoch": epoch, "step": step, "iterations": iterations, "weights": name,
+                 "seed_state": self.model.seed_generator.state.numpy().tolist(),
+                 "history": self.history}
+        write_text_atomic(os.path.join(self.directory, self.STATE), json.dumps(state))
+        if previous and previous != name:
+            try:
+                os.remove(os.path.join(self.directory, previous))
+            except FileNotFoundError:
+                pass
+
+
+class RunProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, numbering epochs out of ``epochs`` (the whole run) even when
+    ``fit`` covers only part of it, as when a resumed epoch is finished on its own."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.run_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.run_epochs})

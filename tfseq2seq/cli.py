@@ -16,7 +16,8 @@ def cmd_train(args):
     from tfseq2seq.config import load_config
     from tfseq2seq.training import train
 
-    config = load_config(args.config, args.set)
+    overrides = args.set + ([f"training.strategy={args.strategy}"] if args.strategy else [])
+    config = load_config(args.config, overrides)
     history = train(config, args.run_dir, verbose=0 if args.quiet else 1)
     best = min(history.get("val_loss", [float("nan")]))
     print(f"trained {len(history.get('loss', []))} epochs; best dev loss {best:.4f}; "
@@ -89,7 +90,9 @@ def cmd_data_export(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tfseq2seq", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="tfseq2seq",
+        description="Train, evaluate, export and serve recurrent seq2seq models with Luong attention.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model from a YAML config")
@@ -97,6 +100,9 @@ def build_parser():
     p.add_argument("--run-dir", required=True, help="directory for the model, vocabularies, logs")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set training.epochs=2 (repeatable)")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+                   help="distribution strategy (overrides training.strategy): one device, "
+                        "all local GPUs, or several workers from TF_CONFIG (docs/distributed.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -4,20 +4,24 @@ import json
 import logging
 import math
 import os
+import shutil
 import warnings
 
 import keras
 
 from tfseq2seq import run_dir as rd
-from tfseq2seq.callbacks import BestModelSaver, DevDecodeMetrics
+from tfseq2seq.callbacks import BestModelSaver, DevDecodeMetrics, RunProgbar, TrainingBackup
 from tfseq2seq.config import save_config
 from tfseq2seq.data import make_dataset
 from tfseq2seq.datasets import load_corpus
+from tfseq2seq.distributed import (cleanup_worker_dir, distribute_dataset_options, make_strategy,
+                                   worker_run_dir)
 from tfseq2seq.model import Seq2Seq
 from tfseq2seq.schedules import ScheduledSampling
 from tfseq2seq.text import Vocabulary, learn_wordpiece_vocab, make_tokenizer, write_text_atomic
 
 logger = logging.getLogger(__name__)
+BACKUP, HISTORY = "backup", "history.json"
 
 
 def load_config_corpus(config):
@@ -95,47 +99,87 @@ def make_optimizer(training, steps_per_epoch):
     return keras.optimizers.Adam(rate, clipnorm=training.clipnorm)
 
 
-def _datasets(config, run, corpus, train_pairs):
+def _datasets(config, run, corpus, train_pairs, replicas=1):
     data, training = config.data, config.training
     common = dict(src_tokenizer=run.source_tokenizer, tgt_tokenizer=run.target_tokenizer,
                   src_vocab=run.source_vocab, tgt_vocab=run.target_vocab,
                   batch_size=training.batch_size, max_source_len=data.max_source_len,
                   max_target_len=data.max_target_len, overlong=data.overlong)
+    # batch_size is the global batch; with several replicas, each gets a slice of every
+    # batch, and partial batches are dropped so that no replica gets an empty one.
     train, stats = make_dataset(train_pairs, shuffle=True, seed=training.seed,
-                                bucket_boundaries="auto" if training.bucketing else None, **common)
+                                bucket_boundaries="auto" if training.bucketing else None,
+                                drop_remainder=replicas > 1, **common)
     if not corpus.splits.get("dev"):
         raise ValueError(f"corpus {corpus.name!r} has no dev split; training needs one for "
                          "model selection (set data.dev to a TSV file)")
     dev_pairs = corpus.pairs("dev")[: data.dev_limit]
     dev, _ = make_dataset(dev_pairs, shuffle=False,
                           **{**common, "overlong": "truncate"})
+    if replicas > 1:
+        train, dev = distribute_dataset_options(train), distribute_dataset_options(dev)
     return train, dev, stats
 
 
 def train(config, run_path, verbose=1):
-    """Trains per ``config`` into ``run_path`` (resuming if a backup is there); returns history."""
+    """Trains per ``config`` into ``run_path``; returns the history of the whole run.
+
+    If ``run_path/backup`` holds a backup of an interrupted run, training resumes from it
+    (epoch, step, weights, optimizer state); the resumed epoch is finished first, then
+    the remaining epochs. With ``training.strategy: multi_worker`` only the chief writes
+    ``run_path``; other workers use a temporary directory that is deleted at the end.
+    """
+    strategy = make_strategy(config.training.strategy)  # before any other TF work
     keras.utils.set_random_seed(config.training.seed)
+    write_path = worker_run_dir(run_path)
+    try:
+        history = _train(config, write_path, strategy, verbose)
+    except BaseException:
+        if write_path != run_path and os.path.exists(os.path.join(write_path, BACKUP)):
+            raise  # keep a worker's backup so that it can resume too
+        cleanup_worker_dir(run_path, write_path)
+        raise
+    cleanup_worker_dir(run_path, write_path)
+    return history
+
+
+def _train(config, run_path, strategy, verbose):
     corpus, train_pairs, run = prepare_run(config, run_path)
-    train_ds, dev_ds, stats = _datasets(config, run, corpus, train_pairs)
-    steps = config.training.steps_per_epoch or math.ceil(stats.examples / config.training.batch_size)
-    if config.training.steps_per_epoch:
+    replicas = strategy.num_replicas_in_sync
+    train_ds, dev_ds, stats = _datasets(config, run, corpus, train_pairs, replicas)
+    per_epoch = config.training.steps_per_epoch
+    steps = per_epoch or math.ceil(stats.examples / config.training.batch_size)
+    if per_epoch:
         train_ds = train_ds.repeat()
-    model = build_model(config, len(run.source_vocab), len(run.target_vocab))
-    model.compile(optimizer=make_optimizer(config.training, steps),
-                  jit_compile=config.training.jit_compile)
+    with strategy.scope():
+        model = build_model(config, len(run.source_vocab), len(run.target_vocab))
+        model.compile(optimizer=make_optimizer(config.training, steps),
+                      jit_compile=config.training.jit_compile)
+        backup = TrainingBackup(run.file(BACKUP), config.training.backup_every_steps)
+        epoch, step = backup.restore(model)
     warnings.filterwarnings("ignore", message="Your input ran out of data")  # unknown epoch size
-    history = model.fit(train_ds, validation_data=dev_ds, epochs=config.training.epochs,
-                        steps_per_epoch=config.training.steps_per_epoch, shuffle=False,
-                        callbacks=_callbacks(config, run, corpus), verbose=verbose)
-    write_text_atomic(os.path.join(run_path, "history.json"), json.dumps(history.history, indent=1))
-    return history.history
+    epochs = config.training.epochs
+    if epoch or step:
+        print(f"resuming from {run.file(BACKUP)}: epoch {epoch + 1}/{epochs}, step {step}, "
+              f"optimizer step {int(model.optimizer.iterations.numpy())}", flush=True)
+    callbacks = _callbacks(config, run, corpus) + [backup, RunProgbar(epochs)]
+    fit = dict(validation_data=dev_ds, shuffle=False, callbacks=callbacks, verbose=verbose)
+    if step and epoch < epochs:  # finish the interrupted epoch on its own
+        backup.step_offset = step
+        model.fit(train_ds.skip(step), initial_epoch=epoch, epochs=epoch + 1,
+                  steps_per_epoch=per_epoch and max(1, per_epoch - step), **fit)
+        epoch += 1
+    if epoch < epochs and not model.stop_training:
+        model.fit(train_ds, initial_epoch=epoch, epochs=epochs, steps_per_epoch=per_epoch, **fit)
+    write_text_atomic(run.file(HISTORY), json.dumps(backup.history, indent=1))
+    shutil.rmtree(run.file(BACKUP), ignore_errors=True)
+    return backup.history
 
 
 def _callbacks(config, run, corpus):
     callbacks = [
         DevDecodeMetrics(run, corpus, limit=config.data.dev_limit or 500),
         BestModelSaver(run.file(rd.MODEL)),
-        keras.callbacks.BackupAndRestore(run.file("backup")),
         keras.callbacks.TensorBoard(run.file("logs"), write_graph=False),
     ]
     if config.training.early_stopping_patience:

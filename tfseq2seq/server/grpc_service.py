@@ -25,6 +25,7 @@ from tfseq2seq.server.models import DEFAULT_SIGNATURE
 log = logging.getLogger(__name__)
 
 SIGNATURE_DEF = "signature_def"
+MAX_TENSOR_ELEMENTS = 1 << 24  # per input tensor, checked before it is materialized
 
 
 def model_spec_proto(name, version, signature_name=None):
@@ -77,10 +78,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if signature not in servable.signature_defs:
             raise StatusError("FAILED_PRECONDITION", f'Serving signature key "{signature}" not found.')
-        try:
-            arrays = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-        except Exception as exc:  # malformed TensorProto
-            raise invalid_argument(f"Cannot parse input tensor: {exc}") from None
+        arrays = {k: _to_array(k, v, self.runner.max_batch_rows) for k, v in request.inputs.items()}
         outputs = self.runner(servable, signature, arrays)
         wanted = list(request.output_filter) or sorted(outputs)
         response = predict_pb2.PredictResponse()
@@ -126,6 +124,31 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             return status_proto(self.manager, name, version)
 
         return _guard(context, status, request)
+
+
+def _to_array(name, proto, max_rows=None):
+    """TensorProto -> ndarray, refusing shapes too big to materialize *before* doing so.
+
+    A TensorProto may hold fewer values than its shape (the last one repeats), so a
+    few bytes could otherwise make ``make_ndarray`` allocate gigabytes.
+    """
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(size < 0 for size in dims):
+        raise invalid_argument(f"Cannot parse input tensor {name}: negative dimension in {dims}")
+    if max_rows is not None and dims and dims[0] > max_rows:
+        raise invalid_argument(f"Request has {dims[0]} rows, more than the server's "
+                               f"max_batch_rows={max_rows}")
+    elements = 1
+    for size in dims:
+        elements *= size
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise invalid_argument(f"Input tensor {name} has {elements} elements, more than "
+                               f"the server's limit of {MAX_TENSOR_ELEMENTS}")
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as exc:  # malformed TensorProto, unsupported dtype
+        raise invalid_argument(f"Cannot parse input tensor {name}: "
+                               f"{type(exc).__name__}: {exc}") from None
 
 
 def _guard(context, fn, request):

@@ -1,0 +1,147 @@
+"""Training speed: target tokens/s of tfseq2seq vs the Keras built-ins peer (one process).
+
+Configurations (same CMUdict batches for all): the peer (teacher-forced, Keras defaults,
+so no XLA on CPU), and tfseq2seq with teacher forcing (``tf``) and with scheduled
+sampling (``ss``, inverse_sigmoid), each with and without ``jit_compile``. Every
+configuration first makes one warm-up pass over the batches (tracing, XLA compiles for
+every shape), then ``--rounds`` timed passes, interleaved round-robin so background
+load hits all of them alike. Ratios are per round, reported as medians.
+
+Also: FLOPs per target token counted from the layer sizes (matmuls only, training =
+3x forward), the achieved GFLOP/s, the measured float32 matmul GFLOP/s, and with
+``--profile`` a per-part timing (encoder, decoder, loss, backward, optimizer).
+
+    python benchmarks/train_speed.py                 # reference sizes, batch 32/128/512
+    python benchmarks/train_speed.py --quick         # smoke run (< 1 minute)
+"""
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from peer import Peer  # noqa: E402
+
+from tfseq2seq import Seq2Seq  # noqa: E402
+from tfseq2seq.schedules import ScheduledSampling  # noqa: E402
+
+CONFIGS = ("peer", "tf", "tf_jit", "ss", "ss_jit")
+
+
+def parse_args(argv=None):
+    p = common.base_parser(__doc__.split("\n")[0])
+    p.add_argument("--batch-sizes", default="128,32,512", help="comma-separated")
+    p.add_argument("--examples", type=int, default=4096,
+                   help="examples per timed pass (batches = examples // batch size)")
+    p.add_argument("--rounds", type=int, default=3, help="timed passes per configuration")
+    p.add_argument("--configs", default=",".join(CONFIGS), help=f"subset of {CONFIGS}")
+    p.add_argument("--attention", default="dot", help="the project's score (the peer's is dot)")
+    p.add_argument("--no-bucketing", action="store_true", help="plain padded batches")
+    p.add_argument("--profile", action="store_true", help="add per-part timings at the first batch size")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch_sizes, args.examples, args.rounds = "64", 256, 1
+    return args
+
+
+def make_model(name, data, args):
+    vs, vt = len(data.source_vocab), len(data.target_vocab)
+    keras.utils.set_random_seed(args.seed)
+    if name == "peer":
+        peer = Peer(vs, vt, args.embedding_dim, args.units)
+        peer.compile()
+        return peer.model
+    sampling = ScheduledSampling("inverse_sigmoid", k=1000.0) if name.startswith("ss") else None
+    model = Seq2Seq(vs, vt, args.embedding_dim, args.units, cell="gru", attention=args.attention,
+                    combine="concat", sampling=sampling, seed=args.seed)
+    model.compile(optimizer=keras.optimizers.Adam(), jit_compile=name.endswith("_jit"))
+    return model
+
+
+def timed_pass(model, batches):
+    ds = common.as_dataset(batches)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    return time.perf_counter() - start
+
+
+def flops_per_target_token(batches, e, u, vt, attention):
+    """Matmul FLOPs of one training step (3x forward) per real target token."""
+    gru_in, gru_rec = 2 * e * 3 * u, 2 * u * 3 * u
+    dec_fixed = gru_in + gru_rec + 2 * 2 * u * u + 2 * u * vt
+    total, tokens = 0.0, 0
+    for (src, _), tgt_out in batches:
+        s = np.count_nonzero(src, axis=1).astype(np.float64)
+        t = np.count_nonzero(tgt_out, axis=1).astype(np.float64)
+        memory = 2 * u * u * s if attention == "general" else 0.0
+        total += np.sum(s * (gru_in + gru_rec) + memory + t * (dec_fixed + 4 * u * s))
+        tokens += int(t.sum())
+    return 3.0 * total / tokens
+
+
+def bench_batch_size(data, args, batch_size, configs):
+    count = max(2, args.examples // batch_size)
+    batches = data.batches(batch_size, count, bucketing=not args.no_bucketing, seed=args.seed)
+    tokens = common.target_tokens(batches)
+    models, warmup = {}, {}
+    for name in configs:
+        models[name] = make_model(name, data, args)
+        warmup[name] = round(timed_pass(models[name], batches), 2)
+        common.log(f"batch {batch_size} {name}: warm-up {warmup[name]} s")
+    times = {name: [] for name in configs}
+    for r in range(args.rounds):
+        for name in configs:
+            times[name].append(timed_pass(models[name], batches))
+        common.log(f"batch {batch_size} round {r}: " +
+                   ", ".join(f"{n} {tokens / times[n][-1]:.0f} tok/s" for n in configs))
+    result = {"batches": count, "target_tokens_per_pass": tokens,
+              "padded_target_fraction": round(1 - tokens / sum(y.size for _, y in batches), 3),
+              "warmup_s": warmup, "tokens_per_s": {}, "ratio_vs_peer_median": {}}
+    for name in configs:
+        result["tokens_per_s"][name] = round(tokens / statistics.median(times[name]), 1)
+        if "peer" in configs and name != "peer":
+            result["ratio_vs_peer_median"][name] = round(statistics.median(
+                [p / t for t, p in zip(times[name], times["peer"])]), 3)
+    result["_models"] = models
+    result["_batches"] = batches
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    configs = [c for c in args.configs.split(",") if c]
+    data = common.G2PData()
+    out = common.header(sys.argv[1:] if argv is None else argv)
+    out.update(benchmark="train_speed", sizes={
+        "embedding_dim": args.embedding_dim, "units": args.units, "layers": 1, "cell": "gru",
+        "project_attention": args.attention, "combine": "concat", "bucketing": not args.no_bucketing,
+        "source_vocab": len(data.source_vocab), "target_vocab": len(data.target_vocab)})
+    out["matmul_gflops_start"] = round(common.matmul_gflops(), 1)
+    out["results"] = {}
+    for i, bs in enumerate(int(b) for b in args.batch_sizes.split(",")):
+        res = bench_batch_size(data, args, bs, configs)
+        models, batches = res.pop("_models"), res.pop("_batches")
+        fpt = flops_per_target_token(batches, args.embedding_dim, args.units,
+                                     len(data.target_vocab), args.attention)
+        res["flops_per_target_token"] = round(fpt)
+        res["achieved_gflops"] = {n: round(fpt * v / 1e9, 2) for n, v in res["tokens_per_s"].items()}
+        if args.profile and i == 0:
+            import profile_parts
+            res["profile_s_per_pass"] = profile_parts.profile(models, batches, args)
+        out["results"][f"batch_{bs}"] = res
+        del models
+    out["matmul_gflops_end"] = round(common.matmul_gflops(), 1)
+    matmul = (out["matmul_gflops_start"] + out["matmul_gflops_end"]) / 2
+    for res in out["results"].values():
+        res["fraction_of_matmul_limit"] = {n: round(g / matmul, 4) for n, g in res["achieved_gflops"].items()}
+    common.print_json(out)
+
+
+if __name__ == "__main__":
+    main()
