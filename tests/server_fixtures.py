@@ -95,3 +95,48 @@ def build_stub(path, upper=False, suffix="", warmup=False):
 def expected_text(text, upper=False, suffix=""):
     text = (text.upper() if upper else text) + suffix
     return text[::-1]
+
+
+# ---------------------------------------------------------------- server subprocesses
+class ServerProcess:
+    """``python -m tfseq2seq.server.app`` in a subprocess (so its RSS and sockets are its own)."""
+
+    def __init__(self, base_path, name="stub", *args, startup_timeout=120):
+        import subprocess
+        import sys
+        import threading
+
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=repo)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tfseq2seq.server.app", "--model_name", name,
+             "--model_base_path", str(base_path), "--port", "0", "--rest_api_port", "0",
+             "--log_level", "WARNING", *map(str, args)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=repo)
+        self.pid = self.proc.pid
+        lines = []
+        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(startup_timeout)
+        if not lines or not lines[0].startswith("serving model"):
+            self.kill()
+            raise RuntimeError(f"server did not start: {lines}")
+        self.first_line = lines[0]
+        self.grpc_target = lines[0].split("grpc=")[1].split()[0]
+        self.rest_url = lines[0].split("rest=")[1].strip()
+        self.rest_port = int(self.rest_url.rsplit(":", 1)[1])
+        self.grpc_port = int(self.grpc_target.rsplit(":", 1)[1])
+
+    def rss_kb(self, field="VmRSS"):
+        """Resident memory now (``VmRSS``) or its peak so far (``VmHWM``), in kB."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no {field}")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
