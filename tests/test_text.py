@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from tfseq2seq import text
 from tfseq2seq.text import (CharTokenizer, Vocabulary, WhitespaceTokenizer, WordpieceTokenizer, decode, encode,
-                            learn_wordpiece_vocab, make_tokenizer)
+                            make_tokenizer)
+from tfseq2seq.wordpiece_learner import learn_wordpiece_vocab
 
 
 def strings(t):

@@ -5,26 +5,17 @@ numbers epochs out of the whole run when a resumed epoch is trained on its own."
 import json
 import math
 import os
-import tempfile
 
 import keras
 
 from tfseq2seq.evaluation import metric_family, score
-from tfseq2seq.text import write_text_atomic
+from tfseq2seq.files import atomic_path, write_text_atomic
 
 
 def save_atomic(save, path, suffix):
     """Calls ``save(tmp)`` on a temporary name beside ``path``, then renames it to ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix) as tmp:
         save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class DevDecodeMetrics(keras.callbacks.Callback):
@@ -93,6 +84,9 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def __init__(self, directory, every_steps=None):
         super().__init__()
+        if every_steps is not None and (isinstance(every_steps, bool) or every_steps < 1):
+            raise ValueError("training.backup_every_steps must be a positive integer or null, "
+                             f"got {every_steps!r}")
         self.directory, self.every_steps = directory, every_steps
         self.epoch, self.step_offset = 0, 0
         self.history = {}  # epoch logs of the whole run, including epochs before a restart

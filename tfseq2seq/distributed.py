@@ -88,3 +88,42 @@ def distribute_dataset_options(dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def build_for_strategy(model, strategy, dataset):
+    """Builds the compiled ``model``'s metric, loss and optimizer state under ``strategy``.
+
+    Keras 3 (3.15, keras-team/keras#20585) builds this state at the start of ``fit`` and
+    ``evaluate`` from a first batch that, when there are several replicas, it tries to
+    all-reduce as a nested structure, which MultiWorkerMirroredStrategy rejects
+    ("Attempt to convert a value (PerReplica...)"). The build needs only the shapes and
+    dtypes of one local batch, so it is done here, once, and Keras' per-``fit`` step is
+    turned off for this model.
+
+    Across several workers Keras also averages each step's logs with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails for the scalar metric values
+    ("Invalid reduction dimension 0 for input with 0 dimensions"); there, the train and
+    test steps return their logs as ``[1]`` vectors, which that reduction averages over
+    the workers back into scalars.
+    """
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync == 1:
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=next(iter(dataset.take(1))))
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        model.train_step = _logs_as_vectors(model.train_step)
+        model.test_step = _logs_as_vectors(model.test_step)
+
+
+def _logs_as_vectors(step):
+    import tensorflow as tf
+
+    def vector_logs_step(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    return vector_logs_step

@@ -24,8 +24,11 @@ class MaskedCrossEntropy(keras.losses.Loss):
         safe = tf.where(y_true == self.pad_id, tf.zeros_like(y_true), y_true)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=y_pred)
         # Returned per token, pre-divided by the token count, so the "sum" reduction
-        # gives the token-level mean (and sample weights still apply per token).
-        return losses * mask / tf.maximum(tf.reduce_sum(mask), 1.0)
+        # gives the token-level mean (and sample weights still apply per token). Under a
+        # tf.distribute strategy with N replicas each replica's mean is also divided by N:
+        # the replicas' gradients are summed, and Keras scales only mean-reduced losses.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return losses * mask / (tf.maximum(tf.reduce_sum(mask), 1.0) * replicas)
 
     def get_config(self):
         config = super().get_config()

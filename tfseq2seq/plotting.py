@@ -2,6 +2,8 @@
 
 import os
 
+from tfseq2seq.files import atomic_path
+
 
 def plot_attention(translation, path, title=None):
     """Writes a PNG heatmap of ``translation.attention`` ``[len(tokens), len(source_tokens)]``."""
@@ -27,8 +29,9 @@ def plot_attention(translation, path, title=None):
     ax.set_title(title or f"{translation.source} → {translation.text}", fontsize=9, **font)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    tmp = os.fspath(path) + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     return os.fspath(path)

@@ -86,6 +86,19 @@ def _load_model(run):
             raise RunDirError(
                 f"{run.path}: {side}.vocab has {vocab_size} tokens but the model was built for "
                 f"{model_size}; the vocabulary does not belong to this model")
-    if model.encoder.units != run.config.model.units or model.encoder.cell_type != run.config.model.cell:
-        raise RunDirError(f"{run.path}: config.yaml describes a different model than model.keras")
+    differences = config_differences(run.config.model, model.get_config())
+    if differences:
+        raise RunDirError(f"{run.path}: config.yaml describes a different model than model.keras "
+                          f"({'; '.join(differences)})")
     return model
+
+
+def config_differences(model_config, saved):
+    """``model.KEY: config X, model Y`` for each ``model`` setting that ``saved`` (a
+    ``Seq2Seq.get_config()``) contradicts."""
+    wanted = dict(vars(model_config))
+    if wanted.get("decoder_layers") is None:
+        wanted["decoder_layers"] = wanted.get("encoder_layers")
+    return [f"model.{key}: config {value!r}, model {saved[key]!r}"
+            for key, value in wanted.items()
+            if key in saved and saved[key] != value]

@@ -14,11 +14,12 @@ from tfseq2seq.callbacks import BestModelSaver, DevDecodeMetrics, RunProgbar, Tr
 from tfseq2seq.config import save_config
 from tfseq2seq.data import make_dataset
 from tfseq2seq.datasets import load_corpus
-from tfseq2seq.distributed import (cleanup_worker_dir, distribute_dataset_options, make_strategy,
-                                   worker_run_dir)
+from tfseq2seq.distributed import (build_for_strategy, cleanup_worker_dir,
+                                   distribute_dataset_options, make_strategy, worker_run_dir)
 from tfseq2seq.model import Seq2Seq
 from tfseq2seq.schedules import ScheduledSampling
-from tfseq2seq.text import Vocabulary, learn_wordpiece_vocab, make_tokenizer, write_text_atomic
+from tfseq2seq.text import Vocabulary, make_tokenizer, write_text_atomic
+from tfseq2seq.wordpiece_learner import learn_wordpiece_vocab
 
 logger = logging.getLogger(__name__)
 BACKUP, HISTORY = "backup", "history.json"
@@ -157,6 +158,7 @@ def _train(config, run_path, strategy, verbose):
                       jit_compile=config.training.jit_compile)
         backup = TrainingBackup(run.file(BACKUP), config.training.backup_every_steps)
         epoch, step = backup.restore(model)
+    build_for_strategy(model, strategy, train_ds)
     warnings.filterwarnings("ignore", message="Your input ran out of data")  # unknown epoch size
     epochs = config.training.epochs
     if epoch or step:
