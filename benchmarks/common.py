@@ -135,3 +135,42 @@ def print_json(result):
     result.setdefault("machine", {})["loadavg_end"] = os.getloadavg()[0]
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(result, indent=1, sort_keys=False))
+
+
+CACHE_DIR = os.environ.get("TFSEQ2SEQ_BENCH_CACHE", "/tmp/tfseq2seq-bench")
+
+
+def trained_project_model(data, embedding_dim=EMBEDDING_DIM, units=UNITS, steps=300, seed=0):
+    """A ``Seq2Seq`` with the peer's architecture (GRU, dot, concat), trained ``steps``
+    teacher-forced batches of 128 so that it emits ``<end>`` at sensible lengths.
+
+    The weights are cached in ``CACHE_DIR`` (``TFSEQ2SEQ_BENCH_CACHE``) so the decode and
+    serving benchmarks reuse them.
+    """
+    import keras
+
+    from tfseq2seq import Seq2Seq
+
+    keras.utils.set_random_seed(seed)
+    model = Seq2Seq(len(data.source_vocab), len(data.target_vocab), embedding_dim, units,
+                    cell="gru", attention="dot", combine="concat", seed=seed)
+    path = os.path.join(CACHE_DIR, f"g2p_dot_e{embedding_dim}_u{units}_s{steps}_seed{seed}.weights.h5")
+    if os.path.exists(path):
+        model.load_weights(path)
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(0.003, clipnorm=1.0))
+    log(f"training the benchmark model for {steps} steps (cached in {path})")
+    batches = data.batches(128, steps, seed=seed)
+    model.fit(as_dataset(batches), epochs=1, verbose=0)
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    model.save_weights(path)
+    return model
+
+
+def export_project_model(data, model, base_path, **options):
+    """Exports ``model`` with tfseq2seq's exporter; returns the version directory."""
+    from tfseq2seq.export import export_model
+
+    vocab_dir = os.path.join(base_path + "-vocab")
+    return export_model(model, data.source_tokenizer, data.target_tokenizer,
+                        *data.save_vocabs(vocab_dir), base_path, **options)

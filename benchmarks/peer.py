@@ -76,7 +76,7 @@ class Peer:
                 if tf.reduce_all(done):
                     break
             out_ids = tf.transpose(outputs.stack())
-            keep = tf.logical_and(out_ids > END_ID, tf.ones_like(out_ids, tf.bool))
+            keep = out_ids > END_ID  # drops <pad>, <start> and <end>
             tokens = tgt_table.lookup(tf.cast(tf.ragged.boolean_mask(out_ids, keep), tf.int64))
             return tf.strings.reduce_join(tokens, axis=-1, separator=" ")
 

@@ -4,8 +4,10 @@ Configurations (same CMUdict batches for all): the peer (teacher-forced, Keras d
 so no XLA on CPU), and tfseq2seq with teacher forcing (``tf``) and with scheduled
 sampling (``ss``, inverse_sigmoid), each with and without ``jit_compile``. Every
 configuration first makes one warm-up pass over the batches (tracing, XLA compiles for
-every shape), then ``--rounds`` timed passes, interleaved round-robin so background
-load hits all of them alike. Ratios are per round, reported as medians.
+every shape), then ``--rounds`` timed passes of ``train_on_batch`` calls, interleaved
+per batch (all configurations run batch i back to back) so that background load hits
+them alike. tokens/s use the per-batch median over rounds; the ratio is the median over
+batches of the per-batch ratio.
 
 Also: FLOPs per target token counted from the layer sizes (matmuls only, training =
 3x forward), the achieved GFLOP/s, the measured float32 matmul GFLOP/s, and with
@@ -15,6 +17,7 @@ Also: FLOPs per target token counted from the layer sizes (matmuls only, trainin
     python benchmarks/train_speed.py --quick         # smoke run (< 1 minute)
 """
 
+import collections
 import os
 import statistics
 import sys
@@ -43,10 +46,15 @@ def parse_args(argv=None):
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"subset of {CONFIGS}")
     p.add_argument("--attention", default="dot", help="the project's score (the peer's is dot)")
     p.add_argument("--no-bucketing", action="store_true", help="plain padded batches")
+    p.add_argument("--max-shapes", type=int, default=4,
+                   help="keep only batches of the N most common (src_len, tgt_len) shapes, so "
+                        "jit_compile compiles N programs, not one per batch (0 = all)")
     p.add_argument("--profile", action="store_true", help="add per-part timings at the first batch size")
     args = p.parse_args(argv)
     if args.quick:
-        args.batch_sizes, args.examples, args.rounds = "64", 256, 1
+        args.batch_sizes, args.examples, args.rounds, args.max_shapes = "32", 64, 1, 1
+        if args.configs == ",".join(CONFIGS):
+            args.configs = "peer,tf,ss"  # XLA compiles alone take minutes on a loaded machine
     return args
 
 
@@ -64,11 +72,17 @@ def make_model(name, data, args):
     return model
 
 
-def timed_pass(model, batches):
-    ds = common.as_dataset(batches)
+def step_seconds(model, batch):
+    """Wall time of one ``train_on_batch`` (synchronous: it returns the loss as a float)."""
+    (src, tgt_in), tgt_out = batch
     start = time.perf_counter()
-    model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    model.train_on_batch((src, tgt_in), tgt_out)
     return time.perf_counter() - start
+
+
+def timed_pass(model, batches):
+    """Seconds of one pass over ``batches``, one ``train_on_batch`` each."""
+    return sum(step_seconds(model, b) for b in batches)
 
 
 def flops_per_target_token(batches, e, u, vt, attention):
@@ -87,27 +101,38 @@ def flops_per_target_token(batches, e, u, vt, attention):
 
 def bench_batch_size(data, args, batch_size, configs):
     count = max(2, args.examples // batch_size)
-    batches = data.batches(batch_size, count, bucketing=not args.no_bucketing, seed=args.seed)
+    batches = data.batches(batch_size, count * (4 if args.max_shapes else 1),
+                           bucketing=not args.no_bucketing, seed=args.seed)
+    if args.max_shapes:
+        shapes = collections.Counter((x[0].shape, y.shape) for x, y in batches)
+        keep = {s for s, _ in shapes.most_common(args.max_shapes)}
+        batches = [b for b in batches if (b[0][0].shape, b[1].shape) in keep][:count]
+        count = len(batches)
     tokens = common.target_tokens(batches)
     models, warmup = {}, {}
     for name in configs:
         models[name] = make_model(name, data, args)
         warmup[name] = round(timed_pass(models[name], batches), 2)
         common.log(f"batch {batch_size} {name}: warm-up {warmup[name]} s")
-    times = {name: [] for name in configs}
+    # Round-robin per batch: every configuration runs the same batch back to back, so
+    # background load (seconds-scale) hits them alike; ratios are per batch.
+    times = {name: [[] for _ in batches] for name in configs}
     for r in range(args.rounds):
-        for name in configs:
-            times[name].append(timed_pass(models[name], batches))
-        common.log(f"batch {batch_size} round {r}: " +
-                   ", ".join(f"{n} {tokens / times[n][-1]:.0f} tok/s" for n in configs))
-    result = {"batches": count, "target_tokens_per_pass": tokens,
+        for i, batch in enumerate(batches):
+            for name in configs:
+                times[name][i].append(step_seconds(models[name], batch))
+        common.log(f"batch {batch_size} round {r}: " + ", ".join(
+            f"{n} {tokens / sum(t[-1] for t in times[n]):.0f} tok/s" for n in configs))
+    per_batch = {n: [statistics.median(t) for t in times[n]] for n in configs}  # median over rounds
+    result = {"batches": count, "shapes": sorted({(x[0].shape[1], y.shape[1]) for x, y in batches}),
+              "target_tokens_per_pass": tokens,
               "padded_target_fraction": round(1 - tokens / sum(y.size for _, y in batches), 3),
               "warmup_s": warmup, "tokens_per_s": {}, "ratio_vs_peer_median": {}}
     for name in configs:
-        result["tokens_per_s"][name] = round(tokens / statistics.median(times[name]), 1)
+        result["tokens_per_s"][name] = round(tokens / sum(per_batch[name]), 1)
         if "peer" in configs and name != "peer":
             result["ratio_vs_peer_median"][name] = round(statistics.median(
-                [p / t for t, p in zip(times[name], times["peer"])]), 3)
+                [p / t for t, p in zip(per_batch[name], per_batch["peer"])]), 3)
     result["_models"] = models
     result["_batches"] = batches
     return result
@@ -122,7 +147,7 @@ def main(argv=None):
         "embedding_dim": args.embedding_dim, "units": args.units, "layers": 1, "cell": "gru",
         "project_attention": args.attention, "combine": "concat", "bucketing": not args.no_bucketing,
         "source_vocab": len(data.source_vocab), "target_vocab": len(data.target_vocab)})
-    out["matmul_gflops_start"] = round(common.matmul_gflops(), 1)
+    out["matmul_gflops_start"] = round(common.matmul_gflops(seconds=0.5 if args.quick else 2.0), 1)
     out["results"] = {}
     for i, bs in enumerate(int(b) for b in args.batch_sizes.split(",")):
         res = bench_batch_size(data, args, bs, configs)
@@ -136,7 +161,7 @@ def main(argv=None):
             res["profile_s_per_pass"] = profile_parts.profile(models, batches, args)
         out["results"][f"batch_{bs}"] = res
         del models
-    out["matmul_gflops_end"] = round(common.matmul_gflops(), 1)
+    out["matmul_gflops_end"] = round(common.matmul_gflops(seconds=0.5 if args.quick else 2.0), 1)
     matmul = (out["matmul_gflops_start"] + out["matmul_gflops_end"]) / 2
     for res in out["results"].values():
         res["fraction_of_matmul_limit"] = {n: round(g / matmul, 4) for n, g in res["achieved_gflops"].items()}

@@ -93,7 +93,10 @@ class Decoder(keras.layers.Layer):
         Returns:
             ``(logits [batch, vocab], new_state, attention [batch, src_len])``.
         """
-        x = self.embedding(prev_ids)
+        # The raw lookup, without the embedding layer's per-call id assertions: inside a
+        # decode loop the ids are the model's own outputs (CPU gathers still reject
+        # out-of-range ids); sequences of given ids are checked once by their callers.
+        x = tf.gather(self.embedding.embeddings, prev_ids)
         if self.input_feeding:
             x = tf.concat([x, state["feed"]], axis=-1)
         new_cells = []
@@ -132,26 +135,80 @@ class Decoder(keras.layers.Layer):
         ``target_in_ids[:, t]`` with probability ``teacher_forcing_p`` (a scalar tensor;
         ``None`` means always), else the model's own prediction from step ``t - 1``:
         its argmax, or a draw from its softmax when ``sample``.
+
+        The fed tokens carry no gradient, so without input feeding (and without dropout
+        noise to share between the two passes) the tokens are chosen by a forward-only
+        ``step`` loop and the logits are then the teacher-forced pass over those tokens:
+        the same values and gradients as differentiating through the loop, at the cost of
+        one inference loop plus the batched teacher-forced pass.
         """
+        target_in_ids = self._checked_ids(target_in_ids)  # once, not in every step
+        if (teacher_forcing_p is None or self.input_feeding
+                or (training and self.dropout_rate > 0)):
+            return self._step_loop(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
+                                   sample, seed, training)
+        fed = self.sampled_inputs(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
+                                  sample, seed)
+        return self.teacher_forced(fed, state, memory, memory_mask, training)
+
+    def sampled_inputs(self, target_in_ids, state, memory, memory_mask, teacher_forcing_p,
+                       sample=False, seed=None):
+        """The tokens scheduled sampling feeds, int ``[batch, tgt_len]`` (column 0 is
+        ``target_in_ids[:, 0]``); a forward-only ``step`` loop, no gradient."""
+        target_in_ids = tf.cast(target_in_ids, tf.int32)
+        state, memory = tf.nest.map_structure(tf.stop_gradient, (state, memory))
+        batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
+        fed_ta = tf.TensorArray(tf.int32, size=steps, element_shape=[None])
+        fed_ta = fed_ta.write(0, target_in_ids[:, 0])
+
+        def body(t, prev_ids, state, fed_ta):
+            logits, state, _ = self.step(prev_ids, state, memory, memory_mask)
+            chosen = self._choose(logits, target_in_ids[:, t + 1], teacher_forcing_p, sample, seed, batch)
+            return t + 1, chosen, state, fed_ta.write(t + 1, chosen)
+
+        _, _, _, fed_ta = tf.while_loop(
+            lambda t, *_: t < steps - 1, body, (tf.constant(0), target_in_ids[:, 0], state, fed_ta),
+            maximum_iterations=tf.maximum(steps - 1, 0))
+        return tf.transpose(fed_ta.stack(), [1, 0])
+
+    @staticmethod
+    def _choose(logits, truth, teacher_forcing_p, sample, seed, batch):
+        """The truth with probability ``teacher_forcing_p``, else the model's own token."""
+        if teacher_forcing_p is None:
+            return truth
+        if sample:
+            own = tf.cast(keras.random.categorical(logits, 1, seed=seed)[:, 0], truth.dtype)
+        else:
+            own = tf.argmax(logits, axis=-1, output_type=truth.dtype)
+        use_truth = keras.random.uniform([batch], seed=seed) < teacher_forcing_p
+        return tf.where(use_truth, truth, own)
+
+    def _step_loop(self, target_in_ids, state, memory, memory_mask, teacher_forcing_p,
+                   sample, seed, training):
+        """The reference path: ``step`` once per position, differentiated through the loop."""
         batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
         logits_ta = tf.TensorArray(tf.float32, size=steps, element_shape=[None, self.vocab_size])
 
         def body(t, prev_ids, state, logits_ta):
             logits, state, _ = self.step(prev_ids, state, memory, memory_mask, training)
             truth = target_in_ids[:, tf.minimum(t + 1, steps - 1)]
-            if teacher_forcing_p is None:
-                return t + 1, truth, state, logits_ta.write(t, logits)
-            if sample:
-                own = tf.cast(keras.random.categorical(logits, 1, seed=seed)[:, 0], truth.dtype)
-            else:
-                own = tf.argmax(logits, axis=-1, output_type=truth.dtype)
-            use_truth = keras.random.uniform([batch], seed=seed) < teacher_forcing_p
-            return t + 1, tf.where(use_truth, truth, own), state, logits_ta.write(t, logits)
+            chosen = self._choose(logits, truth, teacher_forcing_p, sample, seed, batch)
+            return t + 1, chosen, state, logits_ta.write(t, logits)
 
         _, _, _, logits_ta = tf.while_loop(
             lambda t, *_: t < steps, body, (tf.constant(0), target_in_ids[:, 0], state, logits_ta),
             maximum_iterations=steps)
         return tf.transpose(logits_ta.stack(), [1, 0, 2])
+
+    def _checked_ids(self, ids):
+        """int32 ``ids``, asserted to be in ``[0, vocab_size)`` (eagerly: raises here)."""
+        ids = tf.cast(ids, tf.int32)
+        name = self.embedding.name
+        checks = [tf.debugging.assert_less(ids, self.vocab_size,
+                                           message=f"{name}: token id >= vocab_size ({self.vocab_size})"),
+                  tf.debugging.assert_non_negative(ids, message=f"{name}: negative token id")]
+        with tf.control_dependencies([c for c in checks if c is not None]):
+            return tf.identity(ids)
 
     def _attend(self, query, memory, memory_mask):
         """Context and weights for ``query [batch, (tq,) units]``."""

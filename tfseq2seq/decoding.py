@@ -47,13 +47,19 @@ __all__ = ["greedy_decode", "beam_search", "tile_beams", "gnmt_length_penalty"]
 
 
 def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start_id=1,
-                  end_id=2):
+                  end_id=2, buffer_length=None, trim=True):
     """Greedy (argmax) decoding; returns the dict described in the module docstring.
 
     The choice is ``top_k(scores + log_softmax(logits), 1)`` (lowest id on ties), which is
     exactly what :func:`beam_search` with ``beam_width=1`` does.
+
+    For XLA (``jit_compile``), where every shape must be known when compiling:
+    ``buffer_length`` (>= ``max_length``, default ``max_length``) sizes the buffers so
+    that ``max_length`` may be a runtime value, and ``trim=False`` returns them uncut
+    (``out_len = buffer_length``; columns from ``lengths`` on are 0 as usual).
     """
     max_length = check_max_length(max_length)
+    buffer_length = max_length if buffer_length is None else tf.cast(buffer_length, tf.int32)
     batch_size = tf.cast(batch_size, tf.int32)
     src_len = tf.cast(src_len, tf.int32)
     initial_state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
@@ -78,19 +84,22 @@ def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start
     loop_vars = (tf.constant(0), tf.fill([batch_size], tf.cast(start_id, tf.int32)),
                  initial_state, tf.zeros([batch_size], tf.bool),
                  tf.zeros([batch_size], tf.int32), tf.zeros([batch_size], tf.float32),
-                 tf.zeros([max_length, batch_size], tf.int32),
-                 tf.zeros([max_length, batch_size, src_len], tf.float32))
+                 tf.zeros([buffer_length, batch_size], tf.int32),
+                 tf.zeros([buffer_length, batch_size, src_len], tf.float32))
     axes = (0, 0, 0, 0, 0, 0, 1, 1)
     invariants = (tf.TensorShape([]),) + tuple(
         tf.nest.map_structure(lambda x, a=a: relaxed(x, a), v)
         for v, a in zip(loop_vars[1:], axes[1:]))
     _, _, _, _, lengths, scores, ids_buf, attn_buf = tf.while_loop(
         cond, body, loop_vars, shape_invariants=invariants)
-    out_len = tf.maximum(tf.reduce_max(lengths), 0)
+    token_ids, attention = tf.transpose(ids_buf), tf.transpose(attn_buf, [1, 0, 2])
+    if trim:
+        out_len = tf.maximum(tf.reduce_max(lengths), 0)
+        token_ids, attention = token_ids[:, :out_len], attention[:, :out_len]
     return {
-        "token_ids": tf.transpose(ids_buf)[:, :out_len],
+        "token_ids": token_ids,
         "lengths": lengths,
         "scores": scores,
         "normalized_scores": tf.identity(scores),
-        "attention": tf.transpose(attn_buf, [1, 0, 2])[:, :out_len],
+        "attention": attention,
     }

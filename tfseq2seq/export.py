@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from tfseq2seq import decoding
 from tfseq2seq import text as text_lib
 from tfseq2seq.checks import require_choice, require_positive_int
 
@@ -45,7 +46,7 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, source_tokenizer, target_tokenizer, source_vocab, target_vocab,
                  max_source_len=None, overlong="truncate", beam_width=5, length_penalty=0.6,
-                 max_output_len=None):
+                 max_output_len=None, jit_compile=False):
         super().__init__(name="tfseq2seq_serving")
         if max_source_len is not None:
             require_positive_int("max_source_len", max_source_len)
@@ -65,7 +66,7 @@ class ServingModule(tf.Module):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
         self.source_table = source_vocab.token_to_id_table()
         self.target_table = target_vocab.id_to_token_table()
-        self._greedy = model.greedy_graph
+        self._greedy = xla_greedy(model, max_output_len) if jit_compile else model.greedy_graph
         self._beam = lambda ids, n: model.beam_graph(ids, n, beam_width, float(length_penalty))
 
     @tf.function(input_signature=[TEXT_SPEC])
@@ -122,7 +123,8 @@ class ServingModule(tf.Module):
 
 def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, target_vocab_path,
                  base_path, version=None, max_source_len=None, overlong="truncate", beam_width=5,
-                 length_penalty=0.6, max_output_len=None, warmup_texts=("hello",)):
+                 length_penalty=0.6, max_output_len=None, warmup_texts=("hello",),
+                 jit_compile=False):
     """Exports ``model`` for TF Serving as ``base_path/<version>/``; returns that path.
 
     ``version`` defaults to one more than the largest integer version in ``base_path``
@@ -141,7 +143,8 @@ def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, t
     target_vocab = _load_vocab(target_vocab_path, model.target_vocab_size, "target")
     warmup_texts = _check_warmup_texts(warmup_texts)
     module = ServingModule(model, source_tokenizer, target_tokenizer, source_vocab, target_vocab,
-                           max_source_len, overlong, beam_width, length_penalty, max_output_len)
+                           max_source_len, overlong, beam_width, length_penalty, max_output_len,
+                           jit_compile)
     for name, fn in module.signatures().items():  # fail here, not at server start-up
         try:
             fn(tf.constant(warmup_texts))
@@ -162,6 +165,37 @@ def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, t
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def xla_greedy(model, max_output_len=None, length_multiple=8):
+    """``model.greedy_graph`` with the encoder and the decode loop compiled by XLA.
+
+    XLA compiles one program per input shape, so the id matrix is padded (with ``<pad>``,
+    which the encoder masks and attention ignores) to a multiple of ``length_multiple``
+    columns and a power-of-two number of rows, and the buffers are sized from those
+    padded shapes while the decoding limit stays ``2 * in_len + 10`` (a runtime value):
+    the outputs equal ``greedy_graph``'s up to the trailing padding, which is cut here.
+    """
+    @tf.function(jit_compile=True)
+    def compiled(source_ids, max_length):
+        memory, mask, state = model.encode(source_ids)
+        batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
+        buffer_length = max_output_len or 2 * src_len + 10
+        return decoding.greedy_decode(
+            model.step_fn(memory, mask), state, batch, src_len, max_length, model.start_id,
+            model.end_id, buffer_length=buffer_length, trim=False)
+
+    def greedy(source_ids, max_length):
+        batch, length = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
+        rows = tf.cast(tf.round(tf.pow(2.0, tf.math.ceil(
+            tf.math.log(tf.cast(tf.maximum(batch, 1), tf.float32)) / tf.math.log(2.0)))), tf.int32)
+        columns = -(-length // length_multiple) * length_multiple
+        padded = tf.pad(source_ids, [[0, rows - batch], [0, columns - length]])
+        out = compiled(padded, max_length)
+        return {"token_ids": out["token_ids"][:batch], "lengths": out["lengths"][:batch],
+                "scores": out["scores"][:batch], "attention": out["attention"][:batch, :, :length]}
+
+    return greedy
 
 
 def _tf_variable(variable):

@@ -107,7 +107,7 @@ class Seq2Seq(keras.Model):
         tf.debugging.assert_equal(
             tf.shape(source_ids)[0], tf.shape(target_in_ids)[0],
             message="source_ids and target_in_ids have different batch sizes")
-        memory, mask, state = self._encode(source_ids, training)
+        memory, mask, state = self.encode(source_ids, training)
         if teacher_forcing_p is None:
             return self.decoder.teacher_forced(target_in_ids, state, memory, mask, training)
         return self.decoder.scheduled(
@@ -136,7 +136,9 @@ class Seq2Seq(keras.Model):
         return super().test_step(data)
 
     # ----------------------------------------------------------------- decoding
-    def _encode(self, source_ids, training=False):
+    def encode(self, source_ids, training=False):
+        """``(memory, mask, initial decoder state)`` for int32 ``source_ids [batch, src_len]``
+        (graph-compatible; what every decoding path starts from)."""
         outputs, states, mask = self.encoder(source_ids, training=training)
         return (self.decoder.prepare_memory(outputs, states), mask,
                 self.decoder.initial_state(states))
@@ -158,14 +160,14 @@ class Seq2Seq(keras.Model):
 
     def greedy_graph(self, source_ids, max_length):
         """Greedy decoding as graph-compatible TF ops (used by ``greedy_decode`` and export)."""
-        memory, mask, state = self._encode(source_ids)
+        memory, mask, state = self.encode(source_ids)
         return decoding.greedy_decode(
             self.step_fn(memory, mask), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],
             max_length, self.start_id, self.end_id)
 
     def beam_graph(self, source_ids, max_length, beam_width, length_penalty):
         """Beam search as graph-compatible TF ops (used by ``beam_search`` and export)."""
-        memory, mask, state = self._encode(source_ids)
+        memory, mask, state = self.encode(source_ids)
         memory, mask = decoding.tile_beams((memory, mask), beam_width)
         return decoding.beam_search(
             self.step_fn(memory, mask), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],

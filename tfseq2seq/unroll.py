@@ -25,19 +25,25 @@ def unroll(cell, inputs, mask=None, initial_state=None, reverse=False):
     if initial_state is None:
         initial_state = cell.get_initial_state(batch)
     projected = tf.transpose(cell.project_inputs(inputs), [1, 0, 2])  # [time, batch, G*units]
-    if mask is None:
-        mask = tf.ones([batch, steps], tf.bool)
-    mask_t = tf.transpose(mask, [1, 0])[:, :, tf.newaxis]  # [time, batch, 1]
+    mask_t = None if mask is None else tf.transpose(mask, [1, 0])[:, :, tf.newaxis]  # [time, batch, 1]
     if reverse:
-        projected, mask_t = tf.reverse(projected, [0]), tf.reverse(mask_t, [0])
+        projected = tf.reverse(projected, [0])
+        mask_t = None if mask_t is None else tf.reverse(mask_t, [0])
+    # Per-step reads go through a TensorArray: the gradient of slicing a captured tensor
+    # inside the loop would materialise a full [time, batch, G*units] tensor every step.
+    projected = tf.TensorArray(inputs.dtype, size=steps, element_shape=[None, projected.shape[-1]],
+                               clear_after_read=True).unstack(projected)
+    if mask_t is not None:
+        mask_t = tf.TensorArray(tf.bool, size=steps, element_shape=[None, 1]).unstack(mask_t)
     outputs = tf.TensorArray(inputs.dtype, size=steps, element_shape=[None, cell.units])
 
     def body(t, state, outputs):
-        output, new_state = cell.step(projected[t], state)
-        keep = mask_t[t]
-        new_state = [tf.where(keep, n, o) for n, o in zip(new_state, state)]
-        outputs = outputs.write(t, tf.where(keep, output, tf.zeros_like(output)))
-        return t + 1, new_state, outputs
+        output, new_state = cell.step(projected.read(t), state)
+        if mask_t is not None:  # unmasked (e.g. the teacher-forced decoder): no selects
+            keep = mask_t.read(t)
+            new_state = [tf.where(keep, n, o) for n, o in zip(new_state, state)]
+            output = tf.where(keep, output, tf.zeros_like(output))
+        return t + 1, new_state, outputs.write(t, output)
 
     _, final_state, outputs = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), list(initial_state), outputs),

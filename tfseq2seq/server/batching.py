@@ -3,10 +3,13 @@
 Concurrent requests for the same servable (model version), signature and
 input layout are concatenated along axis 0 into one model call of at most
 ``max_batch_size`` rows.  A batch is run when it is full or when its first
-request has waited ``batch_timeout_micros``.  There is no scheduler thread:
-the request that opens a batch (its "leader") waits for the batch to close,
-runs it on its own thread and hands every other request its slice of the
-outputs.  Requests of ``max_batch_size`` rows or more run alone.
+request has waited ``batch_timeout_micros``, and at most ``num_batch_threads``
+batches run at once (default: the number of CPUs): while they are busy, a
+timed-out batch stays open and keeps filling, which is what makes batching pay
+under load (TF Serving's batch threads behave the same way).  There is no
+scheduler thread: the request that opens a batch (its "leader") waits for the
+batch to close, runs it on its own thread and hands every other request its
+slice of the outputs.  Requests of ``max_batch_size`` rows or more run alone.
 
 If a merged batch fails (e.g. one request trips a model assertion), its
 requests are rerun one by one so that only the offending one gets the error.
@@ -15,6 +18,7 @@ decoded length) are those of the merged batch, so a request may see extra
 padding that it would not see unbatched -- exactly as with TF Serving.
 """
 
+import os
 import threading
 import time
 
@@ -41,11 +45,15 @@ class _Batch:
 class Batcher:
     """Merges concurrent ``run`` calls; thread-safe."""
 
-    def __init__(self, max_batch_size=32, batch_timeout_micros=2000):
+    def __init__(self, max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=None):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
+        if num_batch_threads is not None and num_batch_threads < 1:
+            raise ValueError("num_batch_threads must be >= 1")
         self.max_batch_size = int(max_batch_size)
         self.timeout = max(0, batch_timeout_micros) / 1e6
+        self.num_batch_threads = int(num_batch_threads or os.cpu_count() or 1)
+        self._running = 0  # batches executing now (guarded by _cv)
         self._cv = threading.Condition()
         self._open = {}  # key -> open _Batch
 
@@ -65,7 +73,12 @@ class Batcher:
             if leader:
                 self._wait_until_closed(key, batch)
         if leader:
-            self._execute(servable, signature, batch)
+            try:
+                self._execute(servable, signature, batch)
+            finally:
+                with self._cv:
+                    self._running -= 1
+                    self._cv.notify_all()
         else:
             batch.done.wait()
         if batch.error is not None:
@@ -96,13 +109,20 @@ class Batcher:
         self._cv.notify_all()
 
     def _wait_until_closed(self, key, batch):
+        """Wait until the batch is full or timed out and a batch thread is free; then
+        close it and take the thread (caller holds the lock)."""
         deadline = time.monotonic() + self.timeout
-        while not batch.closed:
+        while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._close(key, batch)
-                break
-            self._cv.wait(remaining)
+            if batch.closed or remaining <= 0:
+                if self._running < self.num_batch_threads:
+                    break
+                self._cv.wait(1.0)  # a finishing batch notifies; meanwhile this one fills
+            else:
+                self._cv.wait(remaining)
+        if not batch.closed:
+            self._close(key, batch)
+        self._running += 1
 
     @staticmethod
     def _execute(servable, signature, batch):

@@ -89,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tfseq2seq-serving/0.1"
     timeout = 60  # idle keep-alive connections are dropped after this
+    disable_nagle_algorithm = True  # headers and body go out in two sends; no 40 ms stall
 
     def setup(self):
         super().setup()

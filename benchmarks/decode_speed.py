@@ -1,0 +1,109 @@
+"""Decoding speed: the exported ``serving_default`` signature vs the peer's greedy loop.
+
+One model (GRU, dot attention, concat combine, trained briefly; see
+``common.trained_project_model``) is exported with tfseq2seq's exporter and loaded back
+from disk with ``tf.saved_model.load``; its weights are copied into the peer
+(``peer.Peer``), so both compute the same function and stop after the same number of
+steps (``agreement`` reports the fraction of identical outputs). Measured on CMUdict
+test words, alternating project / peer call by call:
+
+- words/s at ``--batch-size`` (256): consecutive test-word batches;
+- p50/p99 latency at batch 1: one word per call, string in, string out.
+
+    python benchmarks/decode_speed.py            # reference sizes
+    python benchmarks/decode_speed.py --quick    # smoke run
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from peer import Peer  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = common.base_parser(__doc__.split("\n")[0])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batches", type=int, default=20, help="timed batches per side")
+    p.add_argument("--single", type=int, default=500, help="timed batch-1 calls per side")
+    p.add_argument("--train-steps", type=int, default=300, help="training of the decoded model")
+    p.add_argument("--xla", action="store_true", help="also export with jit_compile=True")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batches, args.single, args.train_steps = 2, 30, 20
+    return args
+
+
+def run_project(signature):
+    def run(words):
+        out = signature(text=tf.constant(words))
+        return [t.decode() for t in out["text"].numpy()]
+    return run
+
+
+def run_peer(fn):
+    def run(words):
+        return [t.decode() for t in fn(tf.constant(words)).numpy()]
+    return run
+
+
+def alternate(runners, inputs):
+    """Calls every runner on every input in turn; returns {name: [seconds...]}."""
+    times = {name: [] for name in runners}
+    for x in inputs:
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(x)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    data = common.G2PData()
+    out = common.header(sys.argv[1:] if argv is None else argv)
+    out["benchmark"] = "decode_speed"
+    model = common.trained_project_model(data, args.embedding_dim, args.units, args.train_steps, args.seed)
+    runners = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = common.export_project_model(data, model, os.path.join(tmp, "g2p"))
+        runners["project"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
+        if args.xla:
+            path = common.export_project_model(data, model, os.path.join(tmp, "g2p_xla"), jit_compile=True)
+            runners["project_xla"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
+    peer = Peer(len(data.source_vocab), len(data.target_vocab), args.embedding_dim, args.units)
+    peer.copy_from_project(model)
+    runners["peer"] = run_peer(peer.greedy_function(data.source_vocab.token_list,
+                                                    data.target_vocab.token_list))
+    words, bs = data.test_words, args.batch_size
+    batches = [words[i * bs:(i + 1) * bs] for i in range(min(args.batches, len(words) // bs))]
+    outputs = {name: run(batches[0]) for name, run in runners.items()}
+    alternate(runners, batches)  # warm-up: every shape once (XLA compiles per padded shape)
+    out["agreement_with_peer"] = {n: float(np.mean([a == b for a, b in zip(o, outputs["peer"])]))
+                                  for n, o in outputs.items() if n != "peer"}
+    out["mean_output_tokens"] = float(np.mean([len(t.split()) for t in outputs["peer"]]))
+    times = alternate(runners, batches)
+    out[f"batch_{bs}"] = {
+        "words_per_s": {n: round(bs / statistics.median(t), 1) for n, t in times.items()},
+        "ratio_vs_peer_median": {n: round(statistics.median(
+            [p / s for s, p in zip(t, times["peer"])]), 3) for n, t in times.items() if n != "peer"}}
+    singles = [[w] for w in words[bs * len(batches):][:args.single]]
+    by_length = {len(w[0]): w for w in singles}
+    alternate(runners, list(by_length.values()) + singles[:20])  # warm-up: every length once
+    times = alternate(runners, singles)
+    out["batch_1"] = {n: common.percentiles_ms(t) for n, t in times.items()}
+    out["batch_1"]["p50_ratio_vs_peer"] = {
+        n: common.ratio(out["batch_1"]["peer"]["p50_ms"], out["batch_1"][n]["p50_ms"])
+        for n in runners if n != "peer"}
+    common.print_json(out)
+
+
+if __name__ == "__main__":
+    main()

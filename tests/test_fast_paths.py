@@ -1,0 +1,124 @@
+"""Speed-oriented code paths equal their reference paths (issue 5).
+
+- scheduled sampling without input feeding: tokens from a forward-only step loop, then
+  the teacher-forced pass == differentiating through the step loop (values and grads);
+- the unmasked unroll (no selects) == the masked unroll with an all-True mask;
+- greedy decoding with a larger buffer and ``trim=False`` == the trimmed default;
+- the XLA serving path (padded shapes, ``jit_compile``) == the default signature.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfseq2seq import Seq2Seq, export, text
+from tfseq2seq.decoder import Decoder
+from tfseq2seq.decoding import greedy_decode
+from tfseq2seq.encoder import Encoder
+from tfseq2seq.layers import make_cell
+from tfseq2seq.unroll import unroll
+
+SOURCE = np.array([[5, 7, 3, 9], [4, 2, 0, 0], [6, 6, 6, 0]])
+TARGET_IN = np.array([[1, 6, 8, 3, 4], [1, 9, 2, 0, 0], [1, 5, 5, 5, 2]])
+
+
+def _setup(**kwargs):
+    keras.utils.set_random_seed(3)
+    encoder = Encoder(12, 6, 8, "gru", num_layers=2)
+    decoder = Decoder(10, 6, 8, num_layers=2, **kwargs)
+    decoder.build()
+    outputs, states, mask = encoder(SOURCE)
+    return decoder, decoder.prepare_memory(outputs, states), mask, decoder.initial_state(states)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("sample", [False, True])
+def test_scheduled_fast_path_equals_step_loop_values_and_gradients(p, sample):
+    decoder, memory, mask, state = _setup(attention="general")
+    target, p = tf.constant(TARGET_IN, tf.int32), tf.constant(p)
+    results = []
+    for fast in (True, False):
+        seed = keras.random.SeedGenerator(11)  # same random stream for both paths
+        with tf.GradientTape() as tape:
+            if fast:
+                logits = decoder.scheduled(target, state, memory, mask, p, sample, seed)
+            else:
+                logits = decoder._step_loop(target, state, memory, mask, p, sample, seed, False)
+            loss = tf.reduce_sum(tf.square(logits))
+        grads = tape.gradient(loss, decoder.trainable_variables)
+        results.append((logits, [None if g is None else tf.convert_to_tensor(g) for g in grads]))
+    (fast_logits, fast_grads), (ref_logits, ref_grads) = results
+    np.testing.assert_allclose(fast_logits, ref_logits, atol=1e-5)
+    assert sum(g is not None for g in ref_grads) >= 8
+    for g_fast, g_ref in zip(fast_grads, ref_grads):
+        assert (g_fast is None) == (g_ref is None)
+        if g_ref is not None:
+            np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_scheduled_uses_reference_loop_with_input_feeding_or_dropout():
+    decoder, memory, mask, state = _setup(attention="general", input_feeding=True)
+    target = tf.constant(TARGET_IN, tf.int32)
+    a = decoder.scheduled(target, state, memory, mask, tf.constant(0.0))
+    b = decoder._step_loop(target, state, memory, mask, tf.constant(0.0), False, None, False)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_sampled_inputs_are_the_tokens_the_step_loop_feeds():
+    decoder, memory, mask, state = _setup(attention="dot")
+    target = tf.constant(TARGET_IN, tf.int32)
+    fed = decoder.sampled_inputs(target, state, memory, mask, tf.constant(0.0)).numpy()
+    np.testing.assert_array_equal(fed[:, 0], TARGET_IN[:, 0])
+    prev = tf.constant(TARGET_IN[:, 0])
+    for t in range(1, TARGET_IN.shape[1]):
+        logits, state, _ = decoder.step(prev, state, memory, mask)
+        prev = tf.argmax(logits, -1, output_type=tf.int32)
+        np.testing.assert_array_equal(fed[:, t], prev)
+    np.testing.assert_array_equal(
+        decoder.sampled_inputs(target, state, memory, mask, tf.constant(1.0)), TARGET_IN)
+
+
+def test_unmasked_unroll_equals_all_true_mask():
+    cell = make_cell("gru", 5)
+    x = tf.random.normal([3, 4, 6])
+    a, sa = unroll(cell, x)
+    b, sb = unroll(cell, x, mask=tf.ones([3, 4], tf.bool))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(sa[0], sb[0], atol=1e-6)
+
+
+def test_untrimmed_greedy_with_bigger_buffer_equals_default():
+    keras.utils.set_random_seed(0)
+    model = Seq2Seq(12, 10, embedding_dim=6, units=8)
+    memory, mask, state = model.encode(tf.constant(SOURCE, tf.int32))
+    step = model.step_fn(memory, mask)
+    want = greedy_decode(step, state, 3, 4, 7)
+    got = greedy_decode(step, state, 3, 4, 7, buffer_length=15, trim=False)
+    assert got["token_ids"].shape == (3, 15) and got["attention"].shape == (3, 15, 4)
+    n = want["token_ids"].shape[1]
+    np.testing.assert_array_equal(got["token_ids"][:, :n], want["token_ids"])
+    assert not np.any(got["token_ids"][:, n:])
+    np.testing.assert_allclose(got["attention"][:, :n], want["attention"], atol=1e-6)
+    for key in ("lengths", "scores"):
+        np.testing.assert_allclose(got[key], want[key], atol=1e-6)
+
+
+def test_xla_serving_path_equals_default_signature():
+    keras.utils.set_random_seed(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    tokenizer = text.CharTokenizer()
+    source = text.Vocabulary(text.RESERVED_TOKENS + tuple(letters))
+    target = text.Vocabulary(text.RESERVED_TOKENS + tuple(reversed(letters)))
+    model = Seq2Seq(len(source), len(target), embedding_dim=8, units=16, attention="dot")
+    plain = export.ServingModule(model, tokenizer, tokenizer, source, target)
+    xla = export.ServingModule(model, tokenizer, tokenizer, source, target, jit_compile=True)
+    for texts in (["hello world", "", "abc"], ["x"], ["abcdefghijklmnopq", "hi", "yo", "a", "bb"], []):
+        want = plain.greedy(tf.constant(texts, tf.string))
+        got = xla.greedy(tf.constant(texts, tf.string))
+        for key, value in want.items():
+            assert got[key].shape == value.shape, key
+            if value.dtype == tf.string:
+                np.testing.assert_array_equal(got[key], value)
+            else:
+                np.testing.assert_allclose(got[key], value, atol=1e-5)
