@@ -66,7 +66,17 @@ def _normalize(row, trim):
     return out
 
 
-class RestClient:
+class _Closing:
+    """``with Client(...) as c:`` closes the client's connection on exit."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RestClient(_Closing):
     """TF Serving REST API client (``/v1/models/NAME...``)."""
 
     def __init__(self, base_url, model_name, timeout=10.0, trim=True, session=None):
@@ -130,12 +140,6 @@ class RestClient:
     def close(self):
         self._session.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 _NUMERIC = {  # DataType enum -> (repeated field, struct format of tensor_content)
     1: ("float_val", "f"), 2: ("double_val", "d"), 3: ("int_val", "i"),
@@ -174,7 +178,7 @@ def _nest(flat, shape):
     return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-class GrpcClient:
+class GrpcClient(_Closing):
     """TF Serving gRPC client (PredictionService + ModelService)."""
 
     def __init__(self, target, model_name, timeout=10.0, trim=True):
@@ -250,9 +254,3 @@ class GrpcClient:
 
     def close(self):
         self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -7,7 +7,7 @@ from tfseq2seq.checks import require_choice, require_positive_int
 from tfseq2seq.layers import make_cell
 from tfseq2seq.layers.attention import SCORES, LuongAttention
 from tfseq2seq.layers.combine import ContextCombiner
-from tfseq2seq.layers.embedding import TokenEmbedding
+from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids
 from tfseq2seq.unroll import unroll
 
 
@@ -142,7 +142,8 @@ class Decoder(keras.layers.Layer):
         the same values and gradients as differentiating through the loop, at the cost of
         one inference loop plus the batched teacher-forced pass.
         """
-        target_in_ids = self._checked_ids(target_in_ids)  # once, not in every step
+        target_in_ids = checked_ids(  # once, not in every step
+            target_in_ids, self.vocab_size, self.embedding.name)
         if (teacher_forcing_p is None or self.input_feeding
                 or (training and self.dropout_rate > 0)):
             return self._step_loop(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
@@ -199,16 +200,6 @@ class Decoder(keras.layers.Layer):
             lambda t, *_: t < steps, body, (tf.constant(0), target_in_ids[:, 0], state, logits_ta),
             maximum_iterations=steps)
         return tf.transpose(logits_ta.stack(), [1, 0, 2])
-
-    def _checked_ids(self, ids):
-        """int32 ``ids``, asserted to be in ``[0, vocab_size)`` (eagerly: raises here)."""
-        ids = tf.cast(ids, tf.int32)
-        name = self.embedding.name
-        checks = [tf.debugging.assert_less(ids, self.vocab_size,
-                                           message=f"{name}: token id >= vocab_size ({self.vocab_size})"),
-                  tf.debugging.assert_non_negative(ids, message=f"{name}: negative token id")]
-        with tf.control_dependencies([c for c in checks if c is not None]):
-            return tf.identity(ids)
 
     def _attend(self, query, memory, memory_mask):
         """Context and weights for ``query [batch, (tq,) units]``."""

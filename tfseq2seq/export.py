@@ -31,6 +31,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 from tfseq2seq import decoding
 from tfseq2seq import text as text_lib
 from tfseq2seq.checks import require_choice, require_positive_int
+from tfseq2seq.model import default_max_length
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 SIGNATURES = ("serving_default", "beam_search")
@@ -100,7 +101,7 @@ class ServingModule(tf.Module):
     def _serve(self, text, decode):
         source_ids, counts = self.encode(text)
         if self.max_output_len is None:
-            max_length = 2 * tf.shape(source_ids)[1] + 10  # model.default_max_length
+            max_length = default_max_length(tf.shape(source_ids)[1])
         else:
             max_length = tf.constant(self.max_output_len, tf.int32)
         return self._outputs(decode(source_ids, max_length), counts > 0)
@@ -180,7 +181,7 @@ def xla_greedy(model, max_output_len=None, length_multiple=8):
     def compiled(source_ids, max_length):
         memory, mask, state = model.encode(source_ids)
         batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
-        buffer_length = max_output_len or 2 * src_len + 10
+        buffer_length = max_output_len or default_max_length(src_len)
         return decoding.greedy_decode(
             model.step_fn(memory, mask), state, batch, src_len, max_length, model.start_id,
             model.end_id, buffer_length=buffer_length, trim=False)

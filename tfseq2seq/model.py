@@ -236,8 +236,9 @@ class Seq2Seq(keras.Model):
 
 
 def default_max_length(src_len):
-    """Default output limit for sources of length ``src_len``: ``2 * src_len + 10``."""
-    return 2 * int(src_len) + 10
+    """Default output limit for sources of length ``src_len`` (an int or a scalar tensor,
+    so graph code uses it too): ``2 * src_len + 10``."""
+    return 2 * src_len + 10
 
 
 def check_source_ids(source_ids, vocab_size, name="source_ids"):

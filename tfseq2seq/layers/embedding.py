@@ -54,14 +54,7 @@ class TokenEmbedding(keras.layers.Layer):
         ids = tf.convert_to_tensor(ids)
         if not ids.dtype.is_integer:
             raise ValueError(f"{self.name}: token ids must be integers, got dtype {ids.dtype.name}")
-        ids = tf.cast(ids, tf.int32)
-        checks = [  # eager: raise right here; in a graph: ops the lookup depends on
-            tf.debugging.assert_less(
-                ids, self.vocab_size, message=f"{self.name}: token id >= vocab_size ({self.vocab_size})"),
-            tf.debugging.assert_non_negative(ids, message=f"{self.name}: negative token id"),
-        ]
-        with tf.control_dependencies([c for c in checks if c is not None]):
-            return tf.nn.embedding_lookup(self.embeddings, ids)
+        return tf.nn.embedding_lookup(self.embeddings, checked_ids(ids, self.vocab_size, self.name))
 
     def compute_mask(self, ids, mask=None):
         return tf.not_equal(ids, PAD_ID)
@@ -79,6 +72,18 @@ class TokenEmbedding(keras.layers.Layer):
             initializer=keras.initializers.serialize(self.initializer),
         )
         return config
+
+
+def checked_ids(ids, vocab_size, name):
+    """int32 ``ids``, asserted to lie in ``[0, vocab_size)``: eagerly this raises right
+    here; in a graph the returned tensor depends on the assertion ops."""
+    ids = tf.cast(ids, tf.int32)
+    checks = [
+        tf.debugging.assert_less(ids, vocab_size, message=f"{name}: token id >= vocab_size ({vocab_size})"),
+        tf.debugging.assert_non_negative(ids, message=f"{name}: negative token id"),
+    ]
+    with tf.control_dependencies([c for c in checks if c is not None]):
+        return tf.identity(ids)
 
 
 def load_word_vectors(path, vocabulary_tokens, dim, seed=0):
