@@ -50,6 +50,10 @@ def parse_args(argv=None):
                    help="keep only batches of the N most common (src_len, tgt_len) shapes, so "
                         "jit_compile compiles N programs, not one per batch (0 = all)")
     p.add_argument("--profile", action="store_true", help="add per-part timings at the first batch size")
+    p.add_argument("--pipelines", action="store_true",
+                   help="also measure each side with its own input pipeline (peer: padded "
+                        "shuffled batches; tfseq2seq: its length-bucketed batches)")
+    p.add_argument("--pipelines-only", action="store_true", help="only that measurement")
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.examples, args.rounds, args.max_shapes = "32", 64, 1, 1
@@ -138,6 +142,42 @@ def bench_batch_size(data, args, batch_size, configs):
     return result
 
 
+def bench_pipelines(data, args, batch_size, configs):
+    """Each side with its own input pipeline over the same examples: the peer on shuffled
+    padded batches (``padded_batch``, what a Keras user writes), tfseq2seq on its
+    length-bucketed batches. Real (non-padding) target tokens per second, whole passes
+    alternating; the ratio is the median over rounds of the per-round ratio."""
+    configs = [c for c in configs if not c.endswith("_jit")]  # XLA: one compile per shape
+    rng = np.random.default_rng(args.seed)
+    pairs = [data.train_pairs[i] for i in rng.permutation(len(data.train_pairs))[:args.examples]]
+    inputs = {"peer": data.batches(batch_size, None, bucketing=False, seed=args.seed, pairs=pairs),
+              "project": data.batches(batch_size, None, bucketing=True, seed=args.seed, pairs=pairs)}
+    feed = {name: inputs["peer" if name == "peer" else "project"] for name in configs}
+    tokens = {name: common.target_tokens(b) for name, b in feed.items()}
+    models = {name: make_model(name, data, args) for name in configs}
+    warmup = {name: round(timed_pass(models[name], feed[name]), 2) for name in configs}
+    seconds = {name: [] for name in configs}
+    for r in range(args.rounds):
+        for name in configs:
+            seconds[name].append(timed_pass(models[name], feed[name]))
+        common.log(f"pipelines batch {batch_size} round {r}: " + ", ".join(
+            f"{n} {tokens[n] / seconds[n][-1]:.0f} tok/s" for n in configs))
+    result = {
+        "examples": len(pairs), "batches": {k: len(v) for k, v in inputs.items()},
+        "padded_target_fraction": {k: round(1 - common.target_tokens(v) / sum(y.size for _, y in v), 3)
+                                   for k, v in inputs.items()},
+        "warmup_s": warmup,
+        "tokens_per_s": {n: round(tokens[n] / statistics.median(seconds[n]), 1) for n in configs},
+        "ratio_vs_peer_median": {}}
+    if "peer" in configs:
+        for name in configs:
+            if name != "peer":
+                result["ratio_vs_peer_median"][name] = round(statistics.median(
+                    [(tokens[name] / t) / (tokens["peer"] / p)
+                     for t, p in zip(seconds[name], seconds["peer"])]), 3)
+    return result
+
+
 def main(argv=None):
     args = parse_args(argv)
     configs = [c for c in args.configs.split(",") if c]
@@ -150,6 +190,9 @@ def main(argv=None):
     out["matmul_gflops_start"] = round(common.matmul_gflops(seconds=0.5 if args.quick else 2.0), 1)
     out["results"] = {}
     for i, bs in enumerate(int(b) for b in args.batch_sizes.split(",")):
+        if args.pipelines_only:
+            out.setdefault("own_pipelines", {})[f"batch_{bs}"] = bench_pipelines(data, args, bs, configs)
+            continue
         res = bench_batch_size(data, args, bs, configs)
         models, batches = res.pop("_models"), res.pop("_batches")
         fpt = flops_per_target_token(batches, args.embedding_dim, args.units,
@@ -161,6 +204,8 @@ def main(argv=None):
             res["profile_s_per_pass"] = profile_parts.profile(models, batches, args)
         out["results"][f"batch_{bs}"] = res
         del models
+        if args.pipelines:
+            out.setdefault("own_pipelines", {})[f"batch_{bs}"] = bench_pipelines(data, args, bs, configs)
     out["matmul_gflops_end"] = round(common.matmul_gflops(seconds=0.5 if args.quick else 2.0), 1)
     matmul = (out["matmul_gflops_start"] + out["matmul_gflops_end"]) / 2
     for res in out["results"].values():

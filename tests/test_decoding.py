@@ -124,6 +124,36 @@ def test_greedy_follows_script_and_stops_early():
     np.testing.assert_array_equal(out["normalized_scores"], out["scores"])
 
 
+def test_dropping_ended_rows_gives_the_same_results_with_fewer_step_rows():
+    """``compact_fraction``: rows that ended leave the loop at the end of their phase;
+    outputs are identical and the steps see only the rows still running."""
+    script = [[3, 4, 5, END, 7, 7, 7, 7],
+              [6, END, 3, 3, 3, 3, 3, 3],
+              [3, 3, 3, 3, 3, 3, END, 8],
+              [END, 3, 3, 3, 3, 3, 3, 3],
+              [4, 4, 4, 4, 4, 4, 4, 4]]         # never ends: stops at max_length
+    rows_seen = []
+
+    def step_fn(prev_ids, state, constants):
+        rows_seen.append(int(tf.size(prev_ids)))
+        np.testing.assert_array_equal(constants["row"], state["row"])  # gathered alike
+        return script_step_fn(script)(prev_ids, state)
+
+    want = greedy_decode(script_step_fn(script), script_state(5), 5, 4, max_length=8)
+    got = greedy_decode(step_fn, script_state(5), 5, 4, max_length=8,
+                        constants={"row": tf.range(5)}, compact_fraction=0.5)
+    for key in MAIN_KEYS:
+        np.testing.assert_allclose(got[key], want[key], err_msg=key)
+    # rows 3 and 1 end at steps 0 and 1 (phase 1 ends when 3 of 5 have ended: step 3);
+    # then rows 2 and 4 run on, and phase 2 ends when row 2 ends (step 6).
+    assert rows_seen == [5, 5, 5, 5, 2, 2, 2, 1]
+    with pytest.raises(ValueError, match="compact_fraction"):
+        greedy_decode(step_fn, script_state(5), 5, 4, 8, compact_fraction=0.5)
+    with pytest.raises(ValueError, match="compact_fraction"):
+        greedy_decode(step_fn, script_state(5), 5, 4, 8, constants={"row": tf.range(5)},
+                      compact_fraction=1.5)
+
+
 def test_never_ending_sequences_stop_at_max_length():
     script = [[3, 4, 5, 6], [END, 3, 3, 3]]
     for decode in (greedy_decode, lambda *a, **kw: beam_search(*a, beam_width=2, **kw)):

@@ -3,7 +3,11 @@
 - scheduled sampling without input feeding: tokens from a forward-only step loop, then
   the teacher-forced pass == differentiating through the step loop (values and grads);
 - the unmasked unroll (no selects) == the masked unroll with an all-True mask;
+- reading the first layer's inputs from a projected-embedding table (small vocabularies)
+  == embedding + matmul per token, in the encoder, the teacher-forced pass and ``step``
+  (with input feeding too), values and gradients;
 - greedy decoding with a larger buffer and ``trim=False`` == the trimmed default;
+- greedy decoding that drops ended rows == keeping every row to the end;
 - the XLA serving path (padded shapes, ``jit_compile``) == the default signature.
 """
 
@@ -104,6 +108,19 @@ def test_untrimmed_greedy_with_bigger_buffer_equals_default():
         np.testing.assert_allclose(got[key], want[key], atol=1e-6)
 
 
+def test_greedy_graph_dropping_ended_rows_equals_keeping_them():
+    """The model's greedy decoding (which drops ended rows) == the loop over all rows."""
+    keras.utils.set_random_seed(1)
+    model = Seq2Seq(12, 10, embedding_dim=6, units=8, attention="general")
+    source = tf.constant(np.random.default_rng(0).integers(1, 12, (9, 5)), tf.int32)
+    memory, mask, state = model.encode(source)
+    want = greedy_decode(model.step_fn(memory, mask), state, 9, 5, 12)
+    got = model.greedy_decode(source.numpy(), max_length=12)
+    assert len(set(want["lengths"].numpy())) > 2  # rows end at different steps
+    for key in ("token_ids", "lengths", "scores", "attention"):
+        np.testing.assert_allclose(got[key], want[key], atol=1e-6, err_msg=key)
+
+
 def test_xla_serving_path_equals_default_signature():
     keras.utils.set_random_seed(0)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -122,3 +139,33 @@ def test_xla_serving_path_equals_default_signature():
                 np.testing.assert_array_equal(got[key], value)
             else:
                 np.testing.assert_allclose(got[key], value, atol=1e-5)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_input_table_equals_embedding_then_matmul(monkeypatch, bidirectional, input_feeding):
+    keras.utils.set_random_seed(5)
+    model = Seq2Seq(12, 10, 6, 8, encoder_layers=2, bidirectional=bidirectional,
+                    attention="general", input_feeding=input_feeding)
+    for w in model.weights:  # non-zero biases, so the table's bias matters
+        w.assign(np.random.default_rng(0).normal(0, 0.3, w.shape).astype("float32"))
+    source, target = tf.constant(SOURCE), tf.constant(TARGET_IN)
+
+    def run():
+        with tf.GradientTape() as tape:
+            logits = model((source, target), training=True)
+            loss = tf.reduce_sum(tf.square(logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        memory, mask, state = model.encode(source)
+        step_logits, _, _ = model.step_fn(memory, mask)(tf.constant([1, 3, 4]), state)
+        return logits, [tf.convert_to_tensor(g) for g in grads], step_logits
+
+    assert model.decoder.input_table() is not None
+    with_table = run()
+    monkeypatch.setattr("tfseq2seq.layers.embedding.INPUT_TABLE_MAX_VOCAB", 0)
+    assert model.decoder.input_table() is None
+    without = run()
+    np.testing.assert_allclose(with_table[0], without[0], atol=1e-5)
+    np.testing.assert_allclose(with_table[2], without[2], atol=1e-5)
+    for a, b in zip(with_table[1], without[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

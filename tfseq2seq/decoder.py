@@ -7,7 +7,7 @@ from tfseq2seq.checks import require_choice, require_positive_int
 from tfseq2seq.layers import make_cell
 from tfseq2seq.layers.attention import SCORES, LuongAttention
 from tfseq2seq.layers.combine import ContextCombiner
-from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids
+from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_table
 from tfseq2seq.unroll import unroll
 
 
@@ -82,28 +82,42 @@ class Decoder(keras.layers.Layer):
                  else cell.get_initial_state(batch) for i, cell in enumerate(self.cells)]
         return {"cells": cells, "feed": tf.zeros([batch, self.units])}
 
-    def step(self, prev_ids, state, memory, memory_mask, training=False):
+    def input_table(self):
+        """The first layer's ``[vocab, G*units]`` input table (``cell.input_table``), or
+        ``None`` for a large vocabulary (``use_input_table``). Decode loops compute it once,
+        outside the loop, and pass it to every ``step``."""
+        if not use_input_table(self.embedding):
+            return None
+        return self.cells[0].input_table(self.embedding.embeddings)
+
+    def step(self, prev_ids, state, memory, memory_mask, training=False, input_table=None):
         """One decoding step.
 
         Args:
             prev_ids: int ``[batch]``, the previous target token (``<start>`` first).
             state: the decoder state dict.
             memory: the dict from ``prepare_memory``; ``memory_mask`` bool ``[batch, src_len]``.
+            input_table: optional ``input_table()``, computed once by the caller.
 
         Returns:
             ``(logits [batch, vocab], new_state, attention [batch, src_len])``.
         """
-        # The raw lookup, without the embedding layer's per-call id assertions: inside a
+        # Raw lookups, without the embedding layer's per-call id assertions: inside a
         # decode loop the ids are the model's own outputs (CPU gathers still reject
         # out-of-range ids); sequences of given ids are checked once by their callers.
-        x = tf.gather(self.embedding.embeddings, prev_ids)
-        if self.input_feeding:
-            x = tf.concat([x, state["feed"]], axis=-1)
+        if input_table is None:
+            x = tf.gather(self.embedding.embeddings, prev_ids)
+            if self.input_feeding:
+                x = tf.concat([x, state["feed"]], axis=-1)
         new_cells = []
         for i, cell in enumerate(self.cells):
-            if i > 0:
-                x = self.dropout(x, training=training)
-            x, cell_state = cell.step(cell.project_inputs(x), state["cells"][i])
+            if i == 0 and input_table is not None:
+                x_proj = tf.gather(input_table, prev_ids)
+                if self.input_feeding:
+                    x_proj += cell.project_extra(state["feed"], self.embedding.dim)
+            else:
+                x_proj = cell.project_inputs(self.dropout(x, training=training) if i > 0 else x)
+            x, cell_state = cell.step(x_proj, state["cells"][i])
             new_cells.append(cell_state)
         context, weights = self._attend(x, memory, memory_mask)
         attentional = self.combiner(context, x)
@@ -119,11 +133,17 @@ class Decoder(keras.layers.Layer):
         """
         if self.input_feeding:
             return self.scheduled(target_in_ids, state, memory, memory_mask, None, training=training)
-        x = self.embedding(target_in_ids)
+        table = self.input_table()
+        x = None if table is not None else self.embedding(target_in_ids)
         for i, cell in enumerate(self.cells):
-            if i > 0:
+            projected = None
+            if i == 0 and table is not None:
+                projected = tf.gather(table, checked_ids(
+                    target_in_ids, self.vocab_size, self.embedding.name))
+            elif i > 0:
                 x = self.dropout(x, training=training)
-            x, _ = unroll(cell, x, initial_state=state["cells"][i])
+            x, _ = unroll(cell, x, initial_state=state["cells"][i], training=bool(training),
+                          projected=projected)
         context, _ = self._attend(x, memory, memory_mask)
         return self.output_layer(self.dropout(self.combiner(context, x), training=training))
 
@@ -161,9 +181,11 @@ class Decoder(keras.layers.Layer):
         batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
         fed_ta = tf.TensorArray(tf.int32, size=steps, element_shape=[None])
         fed_ta = fed_ta.write(0, target_in_ids[:, 0])
+        table = self.input_table()
+        table = None if table is None else tf.stop_gradient(table)
 
         def body(t, prev_ids, state, fed_ta):
-            logits, state, _ = self.step(prev_ids, state, memory, memory_mask)
+            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, input_table=table)
             chosen = self._choose(logits, target_in_ids[:, t + 1], teacher_forcing_p, sample, seed, batch)
             return t + 1, chosen, state, fed_ta.write(t + 1, chosen)
 
@@ -189,9 +211,10 @@ class Decoder(keras.layers.Layer):
         """The reference path: ``step`` once per position, differentiated through the loop."""
         batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
         logits_ta = tf.TensorArray(tf.float32, size=steps, element_shape=[None, self.vocab_size])
+        table = self.input_table()
 
         def body(t, prev_ids, state, logits_ta):
-            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, training)
+            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, training, table)
             truth = target_in_ids[:, tf.minimum(t + 1, steps - 1)]
             chosen = self._choose(logits, truth, teacher_forcing_p, sample, seed, batch)
             return t + 1, chosen, state, logits_ta.write(t, logits)

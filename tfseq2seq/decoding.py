@@ -11,10 +11,12 @@ The loops know nothing about the model. They call::
 ``n`` is the batch size for greedy decoding and ``batch * beam_width`` for beam search.
 The memory (encoder outputs) is closed over by ``step_fn``; for beam search the caller
 tiles it with :func:`tile_beams`, while ``initial_state`` is always given per example
-(leading dim ``batch_size``) and tiled by :func:`beam_search` itself.
+(leading dim ``batch_size``) and tiled by :func:`beam_search` itself. Greedy decoding can
+instead take the memory as ``constants`` (``step_fn(prev_ids, state, constants)``), which
+lets it drop the rows that have ended (``compact_fraction``).
 
 ``batch_size``, ``src_len`` and ``max_length`` may be Python ints or scalar int32 tensors;
-everything is plain TF ops inside one ``tf.while_loop``, so it runs eagerly, in
+everything is plain TF ops inside ``tf.while_loop``, so it runs eagerly, in
 ``tf.function`` and in SavedModel signatures with unknown batch size and source length.
 Both loops return a dict with (at least) these keys:
 
@@ -30,9 +32,10 @@ Both loops return a dict with (at least) these keys:
 ``out_len = max(lengths)`` (0 for an empty batch): trailing all-padding columns are cut.
 The loop runs until every sequence has emitted ``<end>`` (beam search: every example is
 done) or for ``max_length`` steps, whichever is first. Ended sequences never change again,
-although ``step_fn`` keeps being called for the whole batch.
+although ``step_fn`` keeps being called for them (greedy with ``compact_fraction``: until
+the end of the phase in which they ended).
 
-Buffers are preallocated time-major ``[max_length, n, ...]`` tensors written one step slice
+Buffers are preallocated time-major ``[max_length, n, ...]`` tensors written one step
 at a time with ``tf.tensor_scatter_nd_update`` (cost O(n * src_len) per step, not
 O(max_length * ...) like a one-hot write), and beam search reorders them with one
 ``tf.gather`` on the beam axis. This keeps the loop free of TensorArrays and Python state.
@@ -41,17 +44,27 @@ O(max_length * ...) like a one-hot write), and beam search reorders them with on
 import tensorflow as tf
 
 from tfseq2seq.beam_search import (beam_search, check_max_length, gnmt_length_penalty,
-                                   relaxed, tile_beams, write_step)
+                                   relaxed, tile_beams)
 
 __all__ = ["greedy_decode", "beam_search", "tile_beams", "gnmt_length_penalty"]
 
 
 def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start_id=1,
-                  end_id=2, buffer_length=None, trim=True):
+                  end_id=2, buffer_length=None, trim=True, constants=None,
+                  compact_fraction=None):
     """Greedy (argmax) decoding; returns the dict described in the module docstring.
 
     The choice is ``top_k(scores + log_softmax(logits), 1)`` (lowest id on ties), which is
     exactly what :func:`beam_search` with ``beam_width=1`` does.
+
+    Dropping ended rows: with ``constants`` (a nested structure of per-row tensors that a
+    step reads but does not change, e.g. the encoder memory; ``step_fn`` is then called
+    as ``step_fn(prev_ids, state, constants)``) and ``compact_fraction`` in ``(0, 1]``,
+    the loop runs in phases: a phase ends once that fraction of its rows has emitted
+    ``<end>``, and the next phase carries on with the remaining rows only (their state
+    and constants gathered), so the steps of a large batch cost what its unfinished rows
+    cost. Results are the same as without it. ``None`` (the default) keeps every row to
+    the end, which XLA needs (fixed shapes).
 
     For XLA (``jit_compile``), where every shape must be known when compiling:
     ``buffer_length`` (>= ``max_length``, default ``max_length``) sizes the buffers so
@@ -63,35 +76,27 @@ def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start
     batch_size = tf.cast(batch_size, tf.int32)
     src_len = tf.cast(src_len, tf.int32)
     initial_state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
-
-    def cond(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
-
-    def body(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
-        logits, state, attention = step_fn(prev_ids, state)
-        total = scores[:, tf.newaxis] + tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        best, ids = tf.math.top_k(total, 1)
-        ids = ids[:, 0]
-        keep = tf.logical_not(finished) & tf.not_equal(ids, end_id)
-        ids_buf = write_step(ids_buf, t, tf.where(keep, ids, 0))
-        attn_buf = write_step(attn_buf, t,
-                              tf.where(keep[:, tf.newaxis], tf.cast(attention, tf.float32), 0.0))
-        scores = tf.where(finished, scores, best[:, 0])
-        lengths += tf.cast(keep, tf.int32)
-        finished |= tf.equal(ids, end_id)
-        return t + 1, ids, state, finished, lengths, scores, ids_buf, attn_buf
-
-    loop_vars = (tf.constant(0), tf.fill([batch_size], tf.cast(start_id, tf.int32)),
-                 initial_state, tf.zeros([batch_size], tf.bool),
-                 tf.zeros([batch_size], tf.int32), tf.zeros([batch_size], tf.float32),
-                 tf.zeros([buffer_length, batch_size], tf.int32),
-                 tf.zeros([buffer_length, batch_size, src_len], tf.float32))
-    axes = (0, 0, 0, 0, 0, 0, 1, 1)
-    invariants = (tf.TensorShape([]),) + tuple(
-        tf.nest.map_structure(lambda x, a=a: relaxed(x, a), v)
-        for v, a in zip(loop_vars[1:], axes[1:]))
-    _, _, _, _, lengths, scores, ids_buf, attn_buf = tf.while_loop(
-        cond, body, loop_vars, shape_invariants=invariants)
+    if compact_fraction is not None and not 0.0 < compact_fraction <= 1.0:
+        raise ValueError(f"`compact_fraction` must be in (0, 1] or None, got {compact_fraction!r}")
+    if compact_fraction is not None and constants is None:
+        raise ValueError("`compact_fraction` needs the per-row `constants` (e.g. the memory)")
+    buffers = (tf.zeros([buffer_length, batch_size], tf.int32),
+               tf.zeros([buffer_length, batch_size, src_len], tf.float32))
+    results = (tf.zeros([batch_size], tf.int32), tf.zeros([batch_size], tf.float32))
+    carried = (tf.fill([batch_size], tf.cast(start_id, tf.int32)), initial_state, constants)
+    phase = _greedy_phase(step_fn, max_length, end_id, compact_fraction)
+    if compact_fraction is None:  # one phase over all rows, nothing gathered
+        t, _, buffers, results = phase(tf.constant(0), tf.range(batch_size), carried, buffers, results)
+    else:
+        t, _, _, buffers, results = tf.while_loop(
+            lambda t, rows, *_: tf.logical_and(t < max_length, tf.size(rows) > 0),
+            lambda t, rows, carried, buffers, results: phase(t, rows, carried, buffers, results),
+            (tf.constant(0), tf.range(batch_size), carried, buffers, results),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]),
+                              tf.nest.map_structure(relaxed, carried),
+                              tf.nest.map_structure(lambda b: b.shape, buffers),
+                              tf.nest.map_structure(lambda r: r.shape, results)))
+    (ids_buf, attn_buf), (lengths, scores) = buffers, results
     token_ids, attention = tf.transpose(ids_buf), tf.transpose(attn_buf, [1, 0, 2])
     if trim:
         out_len = tf.maximum(tf.reduce_max(lengths), 0)
@@ -103,3 +108,54 @@ def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start
         "normalized_scores": tf.identity(scores),
         "attention": attention,
     }
+
+
+def _greedy_phase(step_fn, max_length, end_id, compact_fraction):
+    """One phase of :func:`greedy_decode` over the batch rows ``rows``: steps until
+    ``compact_fraction`` of them (all, if ``None``) have ended or ``max_length``; then
+    their lengths and scores go to ``results`` and the unfinished rows are kept."""
+
+    def phase(t, rows, carried, buffers, results):
+        prev_ids, state, consts = carried
+        n = tf.size(rows)
+        stop_at = n if compact_fraction is None else tf.maximum(
+            1, tf.cast(tf.math.ceil(compact_fraction * tf.cast(n, tf.float32)), tf.int32))
+        step = step_fn if consts is None else (lambda ids, s: step_fn(ids, s, consts))
+
+        def cond(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
+            return tf.logical_and(
+                t < max_length, tf.reduce_sum(tf.cast(finished, tf.int32)) < stop_at)
+
+        def body(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
+            logits, state, attention = step(prev_ids, state)
+            total = scores[:, tf.newaxis] + tf.nn.log_softmax(tf.cast(logits, tf.float32))
+            best, ids = tf.math.top_k(total, 1)
+            ids = ids[:, 0]
+            keep = tf.logical_not(finished) & tf.not_equal(ids, end_id)
+            at = tf.stack([tf.fill([n], t), rows], axis=1)
+            ids_buf = tf.tensor_scatter_nd_update(ids_buf, at, tf.where(keep, ids, 0))
+            attn_buf = tf.tensor_scatter_nd_update(
+                attn_buf, at, tf.where(keep[:, tf.newaxis], tf.cast(attention, tf.float32), 0.0))
+            scores = tf.where(finished, scores, best[:, 0])
+            lengths += tf.cast(keep, tf.int32)
+            finished |= tf.equal(ids, end_id)
+            return t + 1, ids, state, finished, lengths, scores, ids_buf, attn_buf
+
+        lengths_all, scores_all = results
+        index = rows[:, tf.newaxis]
+        loop_vars = (t, prev_ids, state, tf.zeros([n], tf.bool),
+                     tf.gather(lengths_all, rows), tf.gather(scores_all, rows), *buffers)
+        invariants = (tf.TensorShape([]),) + tuple(
+            tf.nest.map_structure(relaxed, v) for v in loop_vars[1:6]) + tuple(
+            b.shape for b in buffers)
+        t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf = tf.while_loop(
+            cond, body, loop_vars, shape_invariants=invariants)
+        results = (tf.tensor_scatter_nd_update(lengths_all, index, lengths),
+                   tf.tensor_scatter_nd_update(scores_all, index, scores))
+        if compact_fraction is None:
+            return t, rows, (ids_buf, attn_buf), results
+        live = tf.where(tf.logical_not(finished))[:, 0]
+        carried = tf.nest.map_structure(lambda x: tf.gather(x, live), (prev_ids, state, consts))
+        return t, tf.gather(rows, live), carried, (ids_buf, attn_buf), results
+
+    return phase

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfseq2seq.checks import require_choice, require_positive_int
 from tfseq2seq.layers import make_cell
-from tfseq2seq.layers.embedding import TokenEmbedding
+from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_table
 from tfseq2seq.unroll import unroll
 
 MERGES = ("sum", "concat")
@@ -73,21 +73,32 @@ class Encoder(keras.layers.Layer):
         self.built = True
 
     def call(self, source_ids, training=None):
+        training = bool(training)
         mask = self.embedding.compute_mask(source_ids)
-        x = self.dropout(self.embedding(source_ids), training=training)
+        ids = None
+        if use_input_table(self.embedding, training and self.dropout_rate > 0):
+            ids, x = checked_ids(source_ids, self.embedding.vocab_size, self.embedding.name), None
+        else:
+            x = self.dropout(self.embedding(source_ids), training=training)
         final_states = []
         for i in range(self.num_layers):
             if i > 0:
                 x = self.dropout(x, training=training)
-            x, state = self._run_layer(i, x, mask)
+            x, state = self._run_layer(i, x, mask, training, ids if i == 0 else None)
             final_states.append(state)
         return x, final_states, mask
 
-    def _run_layer(self, i, x, mask):
-        outputs, state = unroll(self.forward_cells[i], x, mask)
+    def _run_layer(self, i, x, mask, training, ids=None):
+        """Layer ``i`` over ``x``, or over the embeddings of ``ids`` via input tables."""
+        def run(cell, reverse=False):
+            projected = (None if ids is None
+                         else tf.gather(cell.input_table(self.embedding.embeddings), ids))
+            return unroll(cell, x, mask, reverse=reverse, training=training, projected=projected)
+
+        outputs, state = run(self.forward_cells[i])
         if not self.bidirectional:
             return outputs, state
-        b_outputs, b_state = unroll(self.backward_cells[i], x, mask, reverse=True)
+        b_outputs, b_state = run(self.backward_cells[i], reverse=True)
         if self.merge == "sum":
             return outputs + b_outputs, [f + b for f, b in zip(state, b_state)]
         return (tf.concat([outputs, b_outputs], -1),

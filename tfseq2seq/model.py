@@ -13,6 +13,8 @@ from tfseq2seq.schedules import ScheduledSampling
 
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32)
 SCALAR_SPEC = tf.TensorSpec([], tf.int32)
+# Greedy decoding drops ended rows once half of the rows still decoded have ended.
+COMPACT_FRACTION = 0.5
 
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
@@ -143,27 +145,33 @@ class Seq2Seq(keras.Model):
         return (self.decoder.prepare_memory(outputs, states), mask,
                 self.decoder.initial_state(states))
 
-    def step_fn(self, memory, mask):
-        """The decoder step with the memory closed over, as the decode loops expect.
+    def step_fn(self, memory=None, mask=None):
+        """The decoder step as the decode loops expect it: ``step(ids, state)`` with the
+        memory closed over, or, without ``memory``, ``step(ids, state, (memory, mask))``
+        (greedy decoding carries the memory so it can drop ended rows).
 
         ``<pad>`` and ``<start>`` are never valid outputs, so decoding gives them no
         probability (their logits are pushed to -1e9 before the softmax).
         """
         banned = -1e9 * tf.reduce_sum(
             tf.one_hot([0, self.start_id], self.target_vocab_size), axis=0)
+        table = self.decoder.input_table()  # once per decode call, not per step
 
-        def step(ids, state):
-            logits, state, attention = self.decoder.step(ids, state, memory, mask)
+        def step(ids, state, constants=(memory, mask)):
+            logits, state, attention = self.decoder.step(
+                ids, state, constants[0], constants[1], input_table=table)
             return logits + banned, state, attention
 
         return step
 
     def greedy_graph(self, source_ids, max_length):
-        """Greedy decoding as graph-compatible TF ops (used by ``greedy_decode`` and export)."""
+        """Greedy decoding as graph-compatible TF ops (used by ``greedy_decode`` and export);
+        rows that have ended are dropped as the batch goes (``COMPACT_FRACTION``)."""
         memory, mask, state = self.encode(source_ids)
         return decoding.greedy_decode(
-            self.step_fn(memory, mask), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],
-            max_length, self.start_id, self.end_id)
+            self.step_fn(), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],
+            max_length, self.start_id, self.end_id, constants=(memory, mask),
+            compact_fraction=COMPACT_FRACTION)
 
     def beam_graph(self, source_ids, max_length, beam_width, length_penalty):
         """Beam search as graph-compatible TF ops (used by ``beam_search`` and export)."""

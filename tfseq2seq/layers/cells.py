@@ -7,7 +7,11 @@ Weights are named, shaped, ordered and gate-laid-out exactly as in
 reproduces the Keras cell. Besides ``call(inputs, states)`` each cell exposes
 ``project_inputs(x)`` (input matmul + input bias, any rank, so an encoder can
 project all time steps at once) and ``step(x_proj, states)`` (the recurrent
-part). No dropout inside, no state kept between calls.
+part). ``step`` is ``gates(x_proj, recurrent(states[0]), states)``: one matmul,
+then elementwise work; ``gates_backward`` is the hand-written gradient of the
+elementwise part, which ``unroll`` uses to run the backward pass through time
+with one matmul per step (see ``tfseq2seq.unroll``). No dropout inside, no
+state kept between calls.
 """
 
 import numbers
@@ -104,7 +108,51 @@ class _FusedCell(keras.layers.Layer):
             x_proj = x_proj + self._input_bias()
         return x_proj
 
-    def step(self, x_proj, states):  # pragma: no cover - abstract
+    def input_table(self, embeddings):
+        """The input projection of every embedding row, ``[vocab, G*units]``.
+
+        ``tf.gather(cell.input_table(E), ids)`` equals ``project_inputs(E[ids])`` (for
+        inputs wider than ``E``, e.g. with input feeding, the first ``E.shape[-1]``
+        kernel rows; add ``project_extra`` of the rest). Gathering from it replaces a
+        matmul per token by one per vocabulary entry: worth it when a call projects
+        more tokens than the vocabulary has (see ``layers.embedding.use_input_table``).
+        """
+        dim = embeddings.shape[-1]
+        table = ops.matmul(embeddings, self.kernel[:dim])
+        return table + self._input_bias() if self.use_bias else table
+
+    def project_extra(self, x, offset):
+        """``x @ kernel[offset:]``: the input rows after the first ``offset``."""
+        return ops.matmul(x, self.kernel[offset:])
+
+    def _recurrent_bias(self):
+        return None
+
+    def recurrent(self, h):
+        """The recurrent projection ``h @ recurrent_kernel (+ recurrent bias)``."""
+        inner = ops.matmul(h, self.recurrent_kernel)
+        bias = self._recurrent_bias()
+        return inner if bias is None else inner + bias
+
+    def step(self, x_proj, states):
+        """One recurrent step from the projected input ``x_proj [batch, G*units]``.
+
+        Returns ``(output [batch, units], new_states)``; the output is ``new_states[0]``.
+        """
+        return self.gates(x_proj, self.recurrent(states[0]), states)
+
+    def gates(self, x_proj, inner, states):  # pragma: no cover - abstract
+        """The elementwise part of a step, given both projections."""
+        raise NotImplementedError
+
+    def gates_backward(self, x_proj, inner, states, d_new_states):  # pragma: no cover
+        """Gradient of ``gates`` given the gradients of its new states.
+
+        Returns ``(d_x_proj, d_inner, d_states)``: ``d_x_proj`` and ``d_inner`` are
+        ``[batch, G*units]`` (equal for Elman and LSTM); ``d_states`` are the direct
+        (elementwise) gradients of the previous states, without the path through
+        ``inner``, which the caller adds as ``d_inner @ recurrent_kernelᵀ``.
+        """
         raise NotImplementedError
 
     def call(self, inputs, states, training=None):
@@ -158,13 +206,15 @@ class ElmanCell(_FusedCell):
     State: ``[h]``; output ``h_t``.
     """
 
-    def step(self, x_proj, states):
-        """Args: ``x_proj [batch, units]``, ``states = [h [batch, units]]``.
-
-        Returns ``(h_t [batch, units], [h_t])``.
-        """
-        h = ops.tanh(x_proj + ops.matmul(states[0], self.recurrent_kernel))
+    def gates(self, x_proj, inner, states):
+        """``x_proj``, ``inner`` ``[batch, units]``; returns ``(h_t, [h_t])``."""
+        h = ops.tanh(x_proj + inner)
         return h, [h]
+
+    def gates_backward(self, x_proj, inner, states, d_new_states):
+        h = ops.tanh(x_proj + inner)
+        d_pre = d_new_states[0] * (1.0 - h * h)
+        return d_pre, d_pre, [ops.zeros_like(states[0])]
 
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
@@ -190,22 +240,32 @@ class GRUCell(_FusedCell):
     def _input_bias(self):
         return self.bias[0]
 
-    def step(self, x_proj, states):
-        """Args: ``x_proj [batch, 3*units]``, ``states = [h [batch, units]]``.
+    def _recurrent_bias(self):
+        return self.bias[1] if self.use_bias else None
 
-        Returns ``(h_t [batch, units], [h_t])``.
-        """
-        h_prev = states[0]
-        inner = ops.matmul(h_prev, self.recurrent_kernel)
-        if self.use_bias:
-            inner = inner + self.bias[1]
-        x_z, x_r, x_h = ops.split(x_proj, 3, axis=-1)
-        u_z, u_r, u_h = ops.split(inner, 3, axis=-1)
-        z = ops.sigmoid(x_z + u_z)
-        r = ops.sigmoid(x_r + u_r)
-        hh = ops.tanh(x_h + r * u_h)
-        h = z * h_prev + (1.0 - z) * hh
+    def _activations(self, x_proj, inner):
+        units = self.units
+        zr = ops.sigmoid(x_proj[:, :2 * units] + inner[:, :2 * units])
+        z, r = zr[:, :units], zr[:, units:]
+        u_h = inner[:, 2 * units:]
+        hh = ops.tanh(x_proj[:, 2 * units:] + r * u_h)
+        return z, r, u_h, hh
+
+    def gates(self, x_proj, inner, states):
+        """``x_proj``, ``inner`` ``[batch, 3*units]``; returns ``(h_t, [h_t])``."""
+        z, _, _, hh = self._activations(x_proj, inner)
+        h = hh + z * (states[0] - hh)
         return h, [h]
+
+    def gates_backward(self, x_proj, inner, states, d_new_states):
+        h_prev, d_h = states[0], d_new_states[0]
+        z, r, u_h, hh = self._activations(x_proj, inner)
+        d_hh_pre = d_h * (1.0 - z) * (1.0 - hh * hh)
+        d_zr = ops.concatenate(
+            [d_h * (h_prev - hh) * z * (1.0 - z), d_hh_pre * u_h * r * (1.0 - r)], axis=-1)
+        d_x = ops.concatenate([d_zr, d_hh_pre], axis=-1)
+        d_inner = ops.concatenate([d_zr, d_hh_pre * r], axis=-1)
+        return d_x, d_inner, [d_h * z]
 
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
@@ -247,18 +307,29 @@ class LSTMCell(_FusedCell):
 
         return initializer
 
-    def step(self, x_proj, states):
-        """Args: ``x_proj [batch, 4*units]``, ``states = [h, c]`` each
-        ``[batch, units]``.
+    def _activations(self, x_proj, inner, c_prev):
+        g_i, g_f, g_c, g_o = ops.split(x_proj + inner, 4, axis=-1)
+        i, f, o, g = ops.sigmoid(g_i), ops.sigmoid(g_f), ops.sigmoid(g_o), ops.tanh(g_c)
+        c = f * c_prev + i * g
+        return i, f, g, o, c
 
-        Returns ``(h_t [batch, units], [h_t, c_t])``.
-        """
-        h_prev, c_prev = states[0], states[1]
-        gates = x_proj + ops.matmul(h_prev, self.recurrent_kernel)
-        g_i, g_f, g_c, g_o = ops.split(gates, 4, axis=-1)
-        c = ops.sigmoid(g_f) * c_prev + ops.sigmoid(g_i) * ops.tanh(g_c)
-        h = ops.sigmoid(g_o) * ops.tanh(c)
+    def gates(self, x_proj, inner, states):
+        """``x_proj``, ``inner`` ``[batch, 4*units]``, ``states = [h, c]``; returns
+        ``(h_t, [h_t, c_t])``."""
+        _, _, _, o, c = self._activations(x_proj, inner, states[1])
+        h = o * ops.tanh(c)
         return h, [h, c]
+
+    def gates_backward(self, x_proj, inner, states, d_new_states):
+        c_prev = states[1]
+        i, f, g, o, c = self._activations(x_proj, inner, c_prev)
+        tanh_c = ops.tanh(c)
+        d_h = d_new_states[0]
+        d_c = d_new_states[1] + d_h * o * (1.0 - tanh_c * tanh_c)
+        d_gates = ops.concatenate([
+            d_c * g * i * (1.0 - i), d_c * c_prev * f * (1.0 - f),
+            d_c * i * (1.0 - g * g), d_h * tanh_c * o * (1.0 - o)], axis=-1)
+        return d_gates, d_gates, [ops.zeros_like(d_h), d_c * f]
 
     def get_config(self):
         config = super().get_config()

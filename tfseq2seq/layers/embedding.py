@@ -51,9 +51,6 @@ class TokenEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, ids):
-        ids = tf.convert_to_tensor(ids)
-        if not ids.dtype.is_integer:
-            raise ValueError(f"{self.name}: token ids must be integers, got dtype {ids.dtype.name}")
         return tf.nn.embedding_lookup(self.embeddings, checked_ids(ids, self.vocab_size, self.name))
 
     def compute_mask(self, ids, mask=None):
@@ -74,9 +71,25 @@ class TokenEmbedding(keras.layers.Layer):
         return config
 
 
+# Vocabularies up to this size (characters, phonemes, small subword sets) feed the first
+# recurrent layer from a [vocab, G*units] table of projected embeddings: computing the
+# table costs vocab matmul rows per call, which a batch of training tokens or a decode
+# loop outweighs; larger vocabularies keep embedding + matmul per token.
+INPUT_TABLE_MAX_VOCAB = 512
+
+
+def use_input_table(embedding, dropout_active=False):
+    """Whether the first recurrent layer reads ``embedding`` through an input table
+    (not with dropout on the embeddings: the table holds the undropped rows)."""
+    return embedding.vocab_size <= INPUT_TABLE_MAX_VOCAB and not dropout_active
+
+
 def checked_ids(ids, vocab_size, name):
     """int32 ``ids``, asserted to lie in ``[0, vocab_size)``: eagerly this raises right
     here; in a graph the returned tensor depends on the assertion ops."""
+    ids = tf.convert_to_tensor(ids)
+    if not ids.dtype.is_integer:
+        raise ValueError(f"{name}: token ids must be integers, got dtype {ids.dtype.name}")
     ids = tf.cast(ids, tf.int32)
     checks = [
         tf.debugging.assert_less(ids, vocab_size, message=f"{name}: token id >= vocab_size ({vocab_size})"),
