@@ -18,7 +18,8 @@ class Decoder(keras.layers.Layer):
     The decoder state is a dict with a fixed structure::
 
         {"cells": [state list of layer 0, ...],   # each tensor [batch, units]
-         "feed":  h̃_{t-1} [batch, units]}        # the attentional output of the last step
+         "feed":  h̃_{t-1} [batch, units]}        # only with input feeding: the
+                                                   # attentional output of the last step
 
     With ``input_feeding`` the next input is ``[embedding(y_{t-1}); h̃_{t-1}]``.
     With ``attention=None`` the context is the encoder's final (top layer) state at every
@@ -80,6 +81,8 @@ class Decoder(keras.layers.Layer):
         offset = len(encoder_states) - self.num_layers
         cells = [list(encoder_states[i + offset]) if i + offset >= 0
                  else cell.get_initial_state(batch) for i, cell in enumerate(self.cells)]
+        if not self.input_feeding:  # nothing reads it: not carried through decode loops
+            return {"cells": cells}
         return {"cells": cells, "feed": tf.zeros([batch, self.units])}
 
     def input_table(self):
@@ -122,7 +125,10 @@ class Decoder(keras.layers.Layer):
         context, weights = self._attend(x, memory, memory_mask)
         attentional = self.combiner(context, x)
         logits = self.output_layer(self.dropout(attentional, training=training))
-        return logits, {"cells": new_cells, "feed": attentional}, weights
+        new_state = {"cells": new_cells}
+        if self.input_feeding:
+            new_state["feed"] = attentional
+        return logits, new_state, weights
 
     def teacher_forced(self, target_in_ids, state, memory, memory_mask, training=False):
         """Logits ``[batch, tgt_len, vocab]`` when every input is the ground truth.
