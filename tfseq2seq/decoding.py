@@ -128,15 +128,15 @@ def _greedy_phase(step_fn, max_length, end_id, compact_fraction):
 
         def body(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
             logits, state, attention = step(prev_ids, state)
-            total = scores[:, tf.newaxis] + tf.nn.log_softmax(tf.cast(logits, tf.float32))
+            total = tf.expand_dims(scores, 1) + tf.nn.log_softmax(tf.cast(logits, tf.float32))
             best, ids = tf.math.top_k(total, 1)
-            ids = ids[:, 0]
+            ids, best = tf.squeeze(ids, 1), tf.squeeze(best, 1)
             keep = tf.logical_not(finished) & tf.not_equal(ids, end_id)
             at = tf.stack([tf.fill([n], t), rows], axis=1)
             ids_buf = tf.tensor_scatter_nd_update(ids_buf, at, tf.where(keep, ids, 0))
             attn_buf = tf.tensor_scatter_nd_update(
-                attn_buf, at, tf.where(keep[:, tf.newaxis], tf.cast(attention, tf.float32), 0.0))
-            scores = tf.where(finished, scores, best[:, 0])
+                attn_buf, at, tf.where(tf.expand_dims(keep, 1), tf.cast(attention, tf.float32), 0.0))
+            scores = tf.where(finished, scores, best)
             lengths += tf.cast(keep, tf.int32)
             finished |= tf.equal(ids, end_id)
             return t + 1, ids, state, finished, lengths, scores, ids_buf, attn_buf

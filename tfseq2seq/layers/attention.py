@@ -78,7 +78,7 @@ class LuongAttention(keras.layers.Layer):
         """
         single = query.shape.rank == 2
         if single:
-            query = query[:, tf.newaxis, :]
+            query = tf.expand_dims(query, 1)
         if self.score == "concat":
             hidden = tf.tanh(
                 tf.einsum("btq,qk->btk", query, self.query_kernel)[:, :, tf.newaxis, :]
@@ -89,7 +89,7 @@ class LuongAttention(keras.layers.Layer):
         weights = masked_softmax(scores, memory_mask)
         context = tf.matmul(weights, memory)
         if single:
-            return context[:, 0, :], weights[:, 0, :]
+            return tf.squeeze(context, 1), tf.squeeze(weights, 1)
         return context, weights
 
     def call(self, query, memory, memory_mask=None):
@@ -113,6 +113,6 @@ def masked_softmax(scores, mask=None):
     """
     if mask is None:
         return tf.nn.softmax(scores, axis=-1)
-    valid = tf.cast(mask, scores.dtype)[:, tf.newaxis, :]
+    valid = tf.expand_dims(tf.cast(mask, scores.dtype), 1)
     weights = tf.nn.softmax(scores - _MASK_PENALTY * (1.0 - valid), axis=-1)
     return weights * valid

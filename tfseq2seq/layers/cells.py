@@ -244,12 +244,12 @@ class GRUCell(_FusedCell):
         return self.bias[1] if self.use_bias else None
 
     def _activations(self, x_proj, inner):
-        units = self.units
-        zr = ops.sigmoid(x_proj[:, :2 * units] + inner[:, :2 * units])
-        z, r = zr[:, :units], zr[:, units:]
-        u_h = inner[:, 2 * units:]
-        hh = ops.tanh(x_proj[:, 2 * units:] + r * u_h)
-        return z, r, u_h, hh
+        # Splits, not slices: inside a decode loop every slice is a node with three
+        # constant inputs, executed at every step.
+        x_z, x_r, x_h = ops.split(x_proj, 3, axis=-1)
+        u_z, u_r, u_h = ops.split(inner, 3, axis=-1)
+        z, r = ops.sigmoid(x_z + u_z), ops.sigmoid(x_r + u_r)
+        return z, r, u_h, ops.tanh(x_h + r * u_h)
 
     def gates(self, x_proj, inner, states):
         """``x_proj``, ``inner`` ``[batch, 3*units]``; returns ``(h_t, [h_t])``."""
