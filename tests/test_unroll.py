@@ -86,3 +86,23 @@ def test_training_loop_in_a_graph_with_unknown_shapes():
     empty = grads(x[:, :0], mask[:, :0])
     assert empty[0].shape == (3, 0, 4)
     assert all(float(tf.reduce_max(tf.abs(tf.convert_to_tensor(g)))) == 0.0 for g in empty[1:])
+
+
+@pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_skipping_padded_rows_equals_selecting(kind, reverse):
+    """Inference with ``skip_padding`` (only the non-padding rows of each step computed)
+    == the select path, in a graph with unknown shapes; rows of length 0 keep their state."""
+    cell, x, mask, state, _, _ = _setup(kind)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 4]), tf.TensorSpec([None, None], tf.bool)])
+    def run(x, mask):
+        return (unroll(cell, x, mask=mask, initial_state=state, reverse=reverse),
+                unroll(cell, x, mask=mask, initial_state=state, reverse=reverse, skip_padding=True))
+
+    (want, want_state), (got, got_state) = run(x, mask)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.any(got.numpy()[2])  # the empty row emits zeros
+    for g, w, s in zip(got_state, want_state, state):
+        np.testing.assert_allclose(g, w, atol=1e-6)
+        np.testing.assert_allclose(g[2], s[2])  # ... and keeps its initial state

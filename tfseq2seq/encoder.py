@@ -35,6 +35,8 @@ class Encoder(keras.layers.Layer):
 
     Call:
         source_ids: int ``[batch, src_len]``, 0-padded at the end.
+        fixed_shapes: keep every row in every step's computation (needed under XLA);
+            by default inference computes only the non-padding rows of each step.
         returns ``(outputs, final_states, mask)``: ``[batch, src_len, units]`` (zeros at
         padding), a list with one state list per layer (each tensor ``[batch, units]``),
         and the bool mask ``[batch, src_len]``.
@@ -72,8 +74,9 @@ class Encoder(keras.layers.Layer):
             input_dim = self.units
         self.built = True
 
-    def call(self, source_ids, training=None):
+    def call(self, source_ids, training=None, fixed_shapes=False):
         training = bool(training)
+        skip_padding = not (training or fixed_shapes)
         mask = self.embedding.compute_mask(source_ids)
         ids = None
         if use_input_table(self.embedding, training and self.dropout_rate > 0):
@@ -84,16 +87,18 @@ class Encoder(keras.layers.Layer):
         for i in range(self.num_layers):
             if i > 0:
                 x = self.dropout(x, training=training)
-            x, state = self._run_layer(i, x, mask, training, ids if i == 0 else None)
+            x, state = self._run_layer(i, x, mask, training, ids if i == 0 else None,
+                                       skip_padding)
             final_states.append(state)
         return x, final_states, mask
 
-    def _run_layer(self, i, x, mask, training, ids=None):
+    def _run_layer(self, i, x, mask, training, ids=None, skip_padding=False):
         """Layer ``i`` over ``x``, or over the embeddings of ``ids`` via input tables."""
         def run(cell, reverse=False):
             projected = (None if ids is None
                          else tf.gather(cell.input_table(self.embedding.embeddings), ids))
-            return unroll(cell, x, mask, reverse=reverse, training=training, projected=projected)
+            return unroll(cell, x, mask, reverse=reverse, training=training, projected=projected,
+                          skip_padding=skip_padding)
 
         outputs, state = run(self.forward_cells[i])
         if not self.bidirectional:

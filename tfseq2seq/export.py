@@ -179,7 +179,7 @@ def xla_greedy(model, max_output_len=None, length_multiple=8):
     """
     @tf.function(jit_compile=True)
     def compiled(source_ids, max_length):
-        memory, mask, state = model.encode(source_ids)
+        memory, mask, state = model.encode(source_ids, fixed_shapes=True)
         batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
         buffer_length = max_output_len or default_max_length(src_len)
         return decoding.greedy_decode(

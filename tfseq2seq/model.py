@@ -138,10 +138,12 @@ class Seq2Seq(keras.Model):
         return super().test_step(data)
 
     # ----------------------------------------------------------------- decoding
-    def encode(self, source_ids, training=False):
+    def encode(self, source_ids, training=False, fixed_shapes=False):
         """``(memory, mask, initial decoder state)`` for int32 ``source_ids [batch, src_len]``
-        (graph-compatible; what every decoding path starts from)."""
-        outputs, states, mask = self.encoder(source_ids, training=training)
+        (graph-compatible; what every decoding path starts from). ``fixed_shapes``: for
+        XLA (see ``Encoder``)."""
+        outputs, states, mask = self.encoder(source_ids, training=training,
+                                             fixed_shapes=fixed_shapes)
         return (self.decoder.prepare_memory(outputs, states), mask,
                 self.decoder.initial_state(states))
 

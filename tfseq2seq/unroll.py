@@ -17,7 +17,7 @@ import tensorflow as tf
 
 
 def unroll(cell, inputs, mask=None, initial_state=None, reverse=False, training=False,
-           projected=None):
+           projected=None, skip_padding=False):
     """Runs ``cell`` over time; padded steps neither update the state nor emit output.
 
     The input-side matmul of every step is done at once (``cell.project_inputs`` on the
@@ -33,6 +33,10 @@ def unroll(cell, inputs, mask=None, initial_state=None, reverse=False, training=
         training: use the loop with the hand-written backward pass (same values).
         projected: optional ``[batch, time, G*units]``, the inputs already projected
             (e.g. gathered from ``cell.input_table``); ``inputs`` is then ignored.
+        skip_padding: (inference) each step computes only the rows that are not padding
+            there, gathered and scattered back, instead of computing every row and
+            selecting; pays off for batches of mixed lengths. The shapes inside the
+            loop vary, so not under XLA. Ignored with ``training``.
 
     Returns:
         ``(outputs, final_state)``: ``[batch, time, units]`` (zeros at padded steps) and the
@@ -50,7 +54,8 @@ def unroll(cell, inputs, mask=None, initial_state=None, reverse=False, training=
     if training:
         outputs, final_state = _trainable_loop(cell, projected, mask_t, list(initial_state))
     else:
-        outputs, final_state = _forward_loop(cell, projected, mask_t, list(initial_state))[:2]
+        outputs, final_state = _forward_loop(cell, projected, mask_t, list(initial_state),
+                                             skip_padding=skip_padding)
     if reverse:
         outputs = tf.reverse(outputs, [0])
     return tf.transpose(outputs, [1, 0, 2]), final_state
@@ -69,9 +74,10 @@ def _stack(array, batch, width, dtype):
     return tf.cond(array.size() > 0, array.stack, lambda: tf.zeros([0, batch, width], dtype))
 
 
-def _forward_loop(cell, projected, mask_t, state, record=False):
+def _forward_loop(cell, projected, mask_t, state, record=False, skip_padding=False):
     """Time-major forward. Returns ``(outputs [T, B, units], final_state)`` and, with
-    ``record``, each step's recurrent projection and previous states (time-major)."""
+    ``record``, each step's recurrent projection and previous states (time-major);
+    ``skip_padding``: see ``unroll`` (not with ``record``)."""
     steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
     dtype, width = projected.dtype, projected.shape[-1]
     x_ta = _reader(projected, dtype)
@@ -80,6 +86,14 @@ def _forward_loop(cell, projected, mask_t, state, record=False):
     arrays = [new_ta(cell.units)]
     if record:
         arrays += [new_ta(width)] + [new_ta(cell.units) for _ in state]
+
+    def skipping_body(t, state, arrays):
+        rows = tf.where(tf.reshape(keep_ta.read(t), [-1]))  # [k, 1] int64
+        part = [tf.gather_nd(s, rows) for s in state]
+        output, new_part = cell.gates(tf.gather_nd(x_ta.read(t), rows), cell.recurrent(part[0]), part)
+        new_state = [tf.tensor_scatter_nd_update(s, rows, n) for s, n in zip(state, new_part)]
+        output = tf.scatter_nd(rows, output, tf.shape(state[0], out_type=tf.int64))
+        return t + 1, new_state, [arrays[0].write(t, output)]
 
     def body(t, state, arrays):
         inner = cell.recurrent(state[0])
@@ -93,8 +107,9 @@ def _forward_loop(cell, projected, mask_t, state, record=False):
             written += [arrays[1].write(t, inner)] + [a.write(t, s) for a, s in zip(arrays[2:], state)]
         return t + 1, new_state, written
 
+    skipping = skip_padding and keep_ta is not None and not record
     _, final_state, arrays = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), state, arrays),
+        lambda t, *_: t < steps, skipping_body if skipping else body, (tf.constant(0), state, arrays),
         maximum_iterations=steps)  # a bound lets XLA (jit_compile) size its buffers
     outputs = _stack(arrays[0], batch, cell.units, dtype)
     if not record:
