@@ -65,22 +65,18 @@ def test_training_loop_in_a_graph_with_unknown_shapes():
     empty sequence axis, and when only the final state is used (no output gradient)."""
     cell, x, mask, state, w_out, w_states = _setup("gru")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 4]), tf.TensorSpec([None, None], tf.bool)])
-    def grads(x, mask):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            _, final = unroll(cell, x, mask=mask, training=True)
-            loss = tf.reduce_sum(final[0] ** 2)
-        return tape.gradient(loss, [x] + list(cell.trainable_variables))
+    def gradient_fn(training):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 4]),
+                                      tf.TensorSpec([None, None], tf.bool)])
+        def grads(x, mask):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                _, final = unroll(cell, x, mask=mask, training=training)
+                loss = tf.reduce_sum(final[0] ** 2)
+            return tape.gradient(loss, [x] + list(cell.trainable_variables))
+        return grads
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 4]), tf.TensorSpec([None, None], tf.bool)])
-    def reference(x, mask):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            _, final = unroll(cell, x, mask=mask, training=False)
-            loss = tf.reduce_sum(final[0] ** 2)
-        return tape.gradient(loss, [x] + list(cell.trainable_variables))
-
+    grads, reference = gradient_fn(True), gradient_fn(False)
     for g, r in zip(grads(x, mask), reference(x, mask)):
         np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(r), rtol=1e-4, atol=1e-5)
     empty = grads(x[:, :0], mask[:, :0])
