@@ -9,11 +9,16 @@ per batch (all configurations run batch i back to back) so that background load 
 them alike. tokens/s use the per-batch median over rounds; the ratio is the median over
 batches of the per-batch ratio.
 
-Also: FLOPs per target token counted from the layer sizes (matmuls only, training =
-3x forward), the achieved GFLOP/s, the measured float32 matmul GFLOP/s, and with
-``--profile`` a per-part timing (encoder, decoder, loss, backward, optimizer).
+Also: FLOPs per target token counted from the layer sizes (the model's matmuls, as the
+peer computes them; training = 3x forward), the achieved GFLOP/s, the measured float32
+matmul GFLOP/s, and with ``--profile`` a per-part timing (encoder, decoder, loss,
+backward, optimizer).
 
-    python benchmarks/train_speed.py                 # reference sizes, batch 32/128/512
+``--pipelines`` adds the end-to-end comparison: the same ``--examples`` training pairs,
+the peer on plain shuffled padded batches (what ``padded_batch`` gives a Keras user),
+tfseq2seq on its own length-bucketed batches; real target tokens per second.
+
+    python benchmarks/train_speed.py --pipelines     # reference sizes, batch 128/32/512
     python benchmarks/train_speed.py --quick         # smoke run (< 1 minute)
 """
 
@@ -145,8 +150,8 @@ def bench_batch_size(data, args, batch_size, configs):
 def bench_pipelines(data, args, batch_size, configs):
     """Each side with its own input pipeline over the same examples: the peer on shuffled
     padded batches (``padded_batch``, what a Keras user writes), tfseq2seq on its
-    length-bucketed batches. Real (non-padding) target tokens per second, whole passes
-    alternating; the ratio is the median over rounds of the per-round ratio."""
+    length-bucketed batches. Real (non-padding) target tokens per second per pass; the
+    ratio is the median over rounds of the per-round ratio."""
     configs = [c for c in configs if not c.endswith("_jit")]  # XLA: one compile per shape
     rng = np.random.default_rng(args.seed)
     pairs = [data.train_pairs[i] for i in rng.permutation(len(data.train_pairs))[:args.examples]]
@@ -158,8 +163,14 @@ def bench_pipelines(data, args, batch_size, configs):
     warmup = {name: round(timed_pass(models[name], feed[name]), 2) for name in configs}
     seconds = {name: [] for name in configs}
     for r in range(args.rounds):
+        # Interleaved batch by batch (batch i of every side back to back), so background
+        # load hits all sides alike; a side with fewer batches just finishes first.
         for name in configs:
-            seconds[name].append(timed_pass(models[name], feed[name]))
+            seconds[name].append(0.0)
+        for i in range(max(len(b) for b in feed.values())):
+            for name in configs:
+                if i < len(feed[name]):
+                    seconds[name][-1] += step_seconds(models[name], feed[name][i])
         common.log(f"pipelines batch {batch_size} round {r}: " + ", ".join(
             f"{n} {tokens[n] / seconds[n][-1]:.0f} tok/s" for n in configs))
     result = {
