@@ -3,18 +3,32 @@
 The benchmark model (``common.trained_project_model``) is exported once; two server
 processes (``python -m tfseq2seq.server.app``, loopback, free ports) serve it, one
 running every request alone and one with ``--enable_batching`` (``--max-batch-size``,
-``--batch-timeout-micros``). Client threads in this process (1, 8, 32 of them) each send
-one CMUdict test word per request over REST (``RestClient``) or gRPC (``GrpcClient``),
-for at most ``--requests`` requests or ``--seconds`` seconds per measurement, whichever
-comes first. Unbatched and batched runs alternate, ``--rounds`` times; the batching
-ratio is the median over rounds of batched / unbatched requests/s.
+``--batch-timeout-micros``, ``--num-batch-threads``; both with the same request code). Client threads in this process
+(1, 8, 32 of them) each send one CMUdict test word per request over REST or gRPC, for at
+most ``--requests`` requests or ``--seconds`` seconds per measurement, whichever comes
+first. Unbatched and batched runs alternate, ``--rounds`` times; the batching ratio is
+the median over rounds of batched / unbatched requests/s.
+
+The clients share the machine's cores with the servers, so they are kept cheap
+(``--client raw``, the default): every word's request is serialized once (a
+PredictRequest for gRPC, sent as bytes on a gRPC channel; a complete HTTP/1.1 request
+for REST, sent on a keep-alive socket) and each response is checked only for what
+success means here -- status OK and exactly one output ``text`` string -- without
+decoding the other outputs. ``--client library`` uses ``tfseq2seq.client``'s
+``RestClient`` / ``GrpcClient`` (full response decoding) instead. Every measurement
+reports the CPU time per request of the server process (``/proc``), of this process
+(the clients) and of everything else on the machine (``other_cpu_cores``: cores busy
+with other work during the measurement).
 
     python benchmarks/serve_load.py            # 1, 8, 32 clients, REST and gRPC
     python benchmarks/serve_load.py --quick    # smoke run
 """
 
+import itertools
+import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,22 +44,31 @@ from tfseq2seq.client import GrpcClient, RestClient  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY = re.compile(r"grpc=(\S+) rest=(\S+)")
+MODEL = "g2p"
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv=None):
     p = common.base_parser(__doc__.split("\n")[0])
     p.add_argument("--clients", default="1,8,32", help="comma-separated concurrency levels")
     p.add_argument("--protocols", default="rest,grpc")
-    p.add_argument("--requests", type=int, default=400, help="max requests per measurement")
+    p.add_argument("--requests", type=int, default=5000, help="max requests per measurement")
     p.add_argument("--seconds", type=float, default=10.0, help="max seconds per measurement")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--client", choices=("raw", "library"), default="raw",
+                   help="raw: pre-serialized requests, minimal response checks (default); "
+                        "library: tfseq2seq.client's RestClient / GrpcClient")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
+    p.add_argument("--num-batch-threads", type=int, default=1,
+                   help="batches the batched server runs at once (0: the server's default, one "
+                        "per CPU). Default 1: on 2 cores, one batch at a time leaves the other "
+                        "core to request handling and doubles the mean batch size at 32 clients")
+    p.add_argument("--grpc-max-workers", type=int, default=None,
+                   help="gRPC worker threads of both servers (default: the server's)")
     p.add_argument("--train-steps", type=int, default=300, help="training of the served model")
     p.add_argument("--xla", action="store_true", help="serve an export with jit_compile=True")
-    p.add_argument("--rest-nodelay", action="store_true",
-                   help="run the servers with TCP_NODELAY on REST responses (an experiment: "
-                        "headers and body are two writes, which Nagle + delayed ACK stall)")
     args = p.parse_args(argv)
     if args.quick:
         args.clients, args.requests, args.seconds, args.rounds, args.train_steps = "1,32", 64, 3.0, 1, 20
@@ -55,13 +78,8 @@ def parse_args(argv=None):
 class Server:
     """A server subprocess on free loopback ports; ``stop`` ends it (SIGTERM, then kill)."""
 
-    def __init__(self, base_path, extra_args=(), timeout=180.0, nodelay=False):
-        launcher = ["-m", "tfseq2seq.server.app"]
-        if nodelay:
-            launcher = ["-c", "import sys; from tfseq2seq.server import rest, app; "
-                        "rest._Handler.disable_nagle_algorithm = True; "
-                        "sys.exit(app.main(sys.argv[1:]))"]
-        cmd = [sys.executable, *launcher, "--model_name=g2p",
+    def __init__(self, base_path, extra_args=(), timeout=180.0):
+        cmd = [sys.executable, "-m", "tfseq2seq.server.app", f"--model_name={MODEL}",
                f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0",
                "--poll_seconds=0", "--log_level=WARNING", *extra_args]
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
@@ -79,10 +97,11 @@ class Server:
         self.stop()
         raise RuntimeError("server did not start in time")
 
-    def client(self, protocol):
-        if protocol == "rest":
-            return RestClient(self.rest_url, "g2p", timeout=60.0)
-        return GrpcClient(self.grpc_target, "g2p", timeout=60.0)
+    def cpu_seconds(self):
+        """User + system CPU seconds of the server process so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
     def stop(self):
         self.proc.terminate()
@@ -93,67 +112,256 @@ class Server:
             self.proc.wait(5)
 
 
-def load(server, protocol, clients, words, max_requests, max_seconds):
-    """``clients`` threads, one word per request; returns rps, latencies and failures."""
-    lock = threading.Lock()
-    counter = iter(range(max_requests))
-    latencies, failures = [], []
+def _machine_busy_seconds():
+    """CPU seconds all cores have spent outside idle/iowait since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / TICKS  # minus idle, iowait
+
+
+# ---------------------------------------------------------------- cheap clients
+class _HttpConnection:
+    """A minimal HTTP/1.1 keep-alive client: sends ready-made request bytes, returns
+    (status, body). Reconnects after the server closes the connection."""
+
+    def __init__(self, host, port, timeout):
+        self.address, self.timeout = (host, port), timeout
+        self.sock, self.buffer = None, b""
+
+    def request(self, data):
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.buffer = b""
+        try:
+            self.sock.sendall(data)
+            while b"\r\n\r\n" not in self.buffer:
+                self._recv()
+            head, _, rest = self.buffer.partition(b"\r\n\r\n")
+            lines = head.lower().split(b"\r\n")
+            status = int(lines[0].split(b" ", 2)[1])
+            length = next(int(line[15:]) for line in lines if line.startswith(b"content-length:"))
+            while len(rest) < length:
+                self.buffer = rest
+                self._recv()
+                rest = self.buffer
+            body, self.buffer = rest[:length], rest[length:]
+            if b"connection: close" in lines:
+                self.close()
+            return status, body
+        except BaseException:
+            self.close()
+            raise
+
+    def _recv(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class RawRest:
+    """Pre-built HTTP requests; success = 200 and ``predictions`` = one row with a text."""
+
+    def __init__(self, server, words, timeout=60.0):
+        host, port = server.rest_url.split("//", 1)[1].rsplit(":", 1)
+        self.host, self.port, self.timeout = host, int(port), timeout
+        head = (f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                "Content-Type: application/json\r\n").encode()
+        self.requests = []
+        for word in words:
+            body = json.dumps({"instances": [word]}, ensure_ascii=False).encode("utf-8")
+            self.requests.append(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def connection(self):
+        return _HttpConnection(self.host, self.port, self.timeout)
+
+    @staticmethod
+    def send(conn, request):
+        status, body = conn.request(request)
+        if status != 200:
+            return f"HTTP {status}: {body[:200]!r}"
+        rows = json.loads(body).get("predictions")
+        if not (isinstance(rows, list) and len(rows) == 1 and isinstance(rows[0], dict)
+                and isinstance(rows[0].get("text"), str)):
+            return f"unexpected response: {body[:200]!r}"
+        return None
+
+    @staticmethod
+    def release(conn):
+        conn.close()
+
+    def close(self):
+        pass
+
+
+class RawGrpc:
+    """Pre-serialized PredictRequests on one channel; success = OK and output ``text``
+    holding exactly one string of shape [1]."""
+
+    def __init__(self, server, words, timeout=60.0):
+        import grpc
+        from tensorflow_serving.apis import predict_pb2
+
+        self.grpc, self.timeout = grpc, timeout
+        self.response_cls = predict_pb2.PredictResponse
+        self.requests = []
+        for word in words:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = MODEL
+            request.model_spec.signature_name = "serving_default"
+            tensor = request.inputs["text"]
+            tensor.dtype = 7  # DT_STRING
+            tensor.tensor_shape.dim.add(size=1)
+            tensor.string_val.append(word.encode("utf-8"))
+            self.requests.append(request.SerializeToString())
+        self.channel = grpc.insecure_channel(server.grpc_target)
+        self.predict = self.channel.unary_unary(PREDICT)  # bytes in, bytes out
+
+    def connection(self):
+        return self.predict
+
+    def send(self, predict, request):
+        try:
+            raw = predict(request, timeout=self.timeout)
+        except self.grpc.RpcError as exc:
+            return f"{exc.code()}: {exc.details()}"[:200]
+        text = self.response_cls.FromString(raw).outputs.get("text")
+        if text is None or len(text.string_val) != 1 or [d.size for d in text.tensor_shape.dim] != [1]:
+            return f"unexpected response: {raw[:200]!r}"
+        return None
+
+    def release(self, _predict):
+        pass
+
+    def close(self):
+        self.channel.close()
+
+
+class LibraryClient:
+    """``tfseq2seq.client`` clients, one per thread, full response decoding."""
+
+    def __init__(self, server, protocol, words):
+        self.server, self.protocol, self.requests = server, protocol, list(words)
+
+    def connection(self):
+        if self.protocol == "rest":
+            return RestClient(self.server.rest_url, MODEL, timeout=60.0)
+        return GrpcClient(self.server.grpc_target, MODEL, timeout=60.0)
+
+    @staticmethod
+    def send(client, word):
+        try:
+            out = client.translate([word])
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            return repr(exc)[:200]
+        return None if len(out) == 1 and isinstance(out[0].get("text"), str) else repr(out)[:200]
+
+    @staticmethod
+    def release(client):
+        client.close()
+
+    def close(self):
+        pass
+
+
+def make_client(server, protocol, words, kind="raw"):
+    if kind == "library":
+        return LibraryClient(server, protocol, words)
+    return RawRest(server, words) if protocol == "rest" else RawGrpc(server, words)
+
+
+def load(server, client, clients, max_requests, max_seconds):
+    """``clients`` threads, one word per request; returns rps, latencies, failures and
+    CPU seconds per request (server process, this process, the rest of the machine)."""
+    counter = itertools.count()
+    requests = client.requests
+    per_thread = [([], []) for _ in range(clients)]  # (latencies, failures)
     deadline = time.monotonic() + max_seconds
 
-    def worker():
-        client = server.client(protocol)
+    def worker(latencies, failures):
+        conn = client.connection()
         try:
             while time.monotonic() < deadline:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
+                i = next(counter)  # atomic under the GIL
+                if i >= max_requests:
                     return
                 start = time.perf_counter()
                 try:
-                    out = client.translate([words[i % len(words)]])
-                    ok = len(out) == 1 and isinstance(out[0].get("text"), str)
+                    error = client.send(conn, requests[i % len(requests)])
                 except Exception as exc:  # noqa: BLE001 - counted and reported
-                    ok, out = False, repr(exc)
+                    error = repr(exc)[:200]
                 elapsed = time.perf_counter() - start
-                with lock:
-                    (latencies if ok else failures).append(elapsed if ok else str(out)[:200])
+                if error is None:
+                    latencies.append(elapsed)
+                else:
+                    failures.append(error)
         finally:
-            client.close()
+            client.release(conn)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, args=lists) for lists in per_thread]
+    cpu0 = (server.cpu_seconds(), time.process_time(), _machine_busy_seconds())
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(max_seconds + 120)
     wall = time.perf_counter() - start
+    cpu1 = (server.cpu_seconds(), time.process_time(), _machine_busy_seconds())
+    latencies = [x for lat, _ in per_thread for x in lat]
+    failures = [x for _, fail in per_thread for x in fail]
+    server_cpu, client_cpu, busy = (b - a for a, b in zip(cpu0, cpu1))
+    done = max(1, len(latencies) + len(failures))
     result = {"requests": len(latencies), "failures": len(failures),
-              "requests_per_s": round(len(latencies) / wall, 2), **common.percentiles_ms(latencies or [0])}
+              "requests_per_s": round(len(latencies) / wall, 2),
+              **common.percentiles_ms(latencies or [0]),
+              "server_cpu_ms_per_request": round(1e3 * server_cpu / done, 3),
+              "client_cpu_ms_per_request": round(1e3 * client_cpu / done, 3),
+              "other_cpu_cores": round(max(0.0, busy - server_cpu - client_cpu) / wall, 2)}
     if failures:
         result["first_failure"] = failures[0]
     return result
+
+
+def server_options(args, batched):
+    extra = []
+    if args.grpc_max_workers is not None:
+        extra.append(f"--grpc_max_workers={args.grpc_max_workers}")
+    if batched:
+        extra += ["--enable_batching", f"--max_batch_size={args.max_batch_size}",
+                  f"--batch_timeout_micros={args.batch_timeout_micros}"]
+        if args.num_batch_threads:
+            extra.append(f"--num_batch_threads={args.num_batch_threads}")
+    return extra
 
 
 def main(argv=None):
     args = parse_args(argv)
     data = common.G2PData()
     out = common.header(sys.argv[1:] if argv is None else argv)
-    out.update(benchmark="serve_load", batching={
-        "max_batch_size": args.max_batch_size, "batch_timeout_micros": args.batch_timeout_micros},
-        xla_export=args.xla, rest_nodelay=args.rest_nodelay)
+    out.update(benchmark="serve_load", client=args.client, batching={
+        "max_batch_size": args.max_batch_size, "batch_timeout_micros": args.batch_timeout_micros,
+        "num_batch_threads": args.num_batch_threads}, grpc_max_workers=args.grpc_max_workers,
+        xla_export=args.xla)
     model = common.trained_project_model(data, args.embedding_dim, args.units, args.train_steps, args.seed)
     words = data.test_words
     with tempfile.TemporaryDirectory() as tmp:
         base = os.path.join(tmp, "g2p")
         common.export_project_model(data, model, base, jit_compile=args.xla)
-        servers = {"unbatched": Server(base, nodelay=args.rest_nodelay)}
+        servers = {"unbatched": Server(base, server_options(args, False))}
         try:
-            servers["batched"] = Server(base, ["--enable_batching",
-                                               f"--max_batch_size={args.max_batch_size}",
-                                               f"--batch_timeout_micros={args.batch_timeout_micros}"],
-                                        nodelay=args.rest_nodelay)
+            servers["batched"] = Server(base, server_options(args, True))
+            most = max(int(c) for c in args.clients.split(","))
             for server in servers.values():  # warm-up (and XLA compiles for the batch sizes)
-                load(server, "grpc", max(int(c) for c in args.clients.split(",")), words, 200, 60.0)
+                for protocol in args.protocols.split(","):
+                    client = make_client(server, protocol, words, args.client)
+                    load(server, client, most, 200, 60.0)
+                    client.close()
             out["results"] = run_all(servers, args, words)
         finally:
             for server in servers.values():
@@ -164,18 +372,25 @@ def main(argv=None):
 def run_all(servers, args, words):
     results = {}
     for protocol in args.protocols.split(","):
+        clients_of = {name: make_client(server, protocol, words, args.client)
+                      for name, server in servers.items()}
         for clients in (int(c) for c in args.clients.split(",")):
             runs = {name: [] for name in servers}
             for r in range(args.rounds):
                 for name, server in servers.items():
-                    runs[name].append(load(server, protocol, clients, words, args.requests, args.seconds))
+                    runs[name].append(load(server, clients_of[name], clients, args.requests,
+                                           args.seconds))
                 common.log(f"{protocol} x{clients} round {r}: " + ", ".join(
-                    f"{n} {v[-1]['requests_per_s']} rps" for n, v in runs.items()))
+                    f"{n} {v[-1]['requests_per_s']} rps (server {v[-1]['server_cpu_ms_per_request']}"
+                    f" / client {v[-1]['client_cpu_ms_per_request']} CPU ms/req, other "
+                    f"{v[-1]['other_cpu_cores']} cores)" for n, v in runs.items()))
             entry = {name: _median_run(v) for name, v in runs.items()}
             entry["batching_ratio_median"] = round(statistics.median(
                 b["requests_per_s"] / u["requests_per_s"]
                 for b, u in zip(runs["batched"], runs["unbatched"]) if u["requests_per_s"]), 3)
             results[f"{protocol}_clients_{clients}"] = entry
+        for client in clients_of.values():
+            client.close()
     return results
 
 

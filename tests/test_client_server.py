@@ -254,20 +254,29 @@ def test_grpc_errors(server, grpc_client, kwargs, code, message):
 
 
 def test_grpc_response_model_spec_and_client_error(server, grpc_client):
+    import tensorflow as tf
+
     response = grpc_predict(server, texts=["ab"], signature="beam_search", version=1)
     assert (response.model_spec.name, response.model_spec.version.value,
             response.model_spec.signature_name) == ("stub", 1, "beam_search")
     assert set(response.outputs) == OUTPUTS
+    # The outputs are exactly what tf.make_tensor_proto makes of the model's outputs.
+    outputs = server.manager.get(1).run("beam_search", {"text": np.array([b"ab"], dtype=object)})
+    for name, value in outputs.items():
+        want = tf.make_tensor_proto(value)
+        assert response.outputs[name].SerializeToString(deterministic=True) == \
+            want.SerializeToString(deterministic=True), name
     with pytest.raises(ServingError) as err:
         grpc_client.translate(["a"], version=9)
     assert err.value.code == grpc.StatusCode.NOT_FOUND and "Specific(stub, 9)" in err.value.message
 
 
 # ---------------------------------------------------------------- concurrency / batching
-@pytest.mark.parametrize("batching", [False, True])
-def test_concurrent_requests(store, batching):
+@pytest.mark.parametrize("batching,threads", [(False, None), (True, None), (True, 1)])
+def test_concurrent_requests(store, batching, threads):
     handle = serve(str(store / "base"), "stub", port=0, rest_api_port=0, poll_seconds=0,
-                   enable_batching=batching, max_batch_size=16, batch_timeout_micros=20_000)
+                   enable_batching=batching, max_batch_size=16, batch_timeout_micros=20_000,
+                   num_batch_threads=threads)
     try:
         rest_c = RestClient(handle.rest_url, "stub", timeout=30)
         grpc_c = GrpcClient(handle.grpc_target, "stub", timeout=30)
@@ -296,6 +305,92 @@ def test_concurrent_requests(store, batching):
         rest_c.close()
     finally:
         handle.stop(grace=2)
+
+
+def test_next_batch_starts_before_the_finished_batch_wakes_its_followers(monkeypatch):
+    from tfseq2seq.server import batching
+
+    monkeypatch.setattr(batching, "HANDOFF_SECONDS", 5.0)  # the order below is then certain
+    starts, finished, lock = [], [], threading.Lock()
+
+    class Servable:
+        def run(self, signature, inputs):
+            with lock:
+                starts.append((time.monotonic(), len(inputs["x"])))
+            time.sleep(0.3)
+            return {"y": inputs["x"] * 2}
+
+    servable = Servable()
+    alone = batching.Batcher(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1)
+    assert alone.run(servable, "s", {"x": np.array([5])})["y"].tolist() == [10]  # no stall
+    starts.clear()
+    # Full batches (4 rows) close at once; the long timeout only keeps them together.
+    batcher = batching.Batcher(max_batch_size=4, batch_timeout_micros=10_000_000,
+                               num_batch_threads=1)
+
+    def request(value):
+        out = batcher.run(servable, "s", {"x": np.array([value])})
+        with lock:
+            finished.append((time.monotonic(), value))
+        return out["y"].tolist()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        first = [pool.submit(request, v) for v in range(4)]  # one full batch, running...
+        time.sleep(0.1)
+        second = [pool.submit(request, v) for v in range(10, 14)]  # ...while this one waits
+        assert [f.result(timeout=30) for f in first + second] == \
+            [[2 * v] for v in [*range(4), *range(10, 14)]]
+    assert [rows for _, rows in starts] == [4, 4]
+    second_start = starts[1][0]
+    assert all(t > second_start for t, v in finished if v < 4), (starts, finished)
+
+
+def test_num_batch_threads_option(store, monkeypatch, capsys):
+    from tfseq2seq.cli import main as cli_main
+    from tfseq2seq.server import app
+
+    for threads, want in ((None, os.cpu_count()), (3, 3)):
+        handle = serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
+                       enable_batching=True, num_batch_threads=threads)
+        try:
+            assert handle.runner.batcher.num_batch_threads == want
+        finally:
+            handle.stop(grace=1)
+    with pytest.raises(ValueError, match="num_batch_threads must be >= 1, got 0"):
+        serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
+              enable_batching=True, num_batch_threads=0)
+
+    seen = []
+
+    class FakeHandle:  # what serve() returns, minus the serving
+        manager = type("M", (), {"versions": staticmethod(lambda: [1])})()
+        grpc_target = rest_url = None
+
+        def run_forever(self, grace=5.0):
+            pass
+
+    def fake_serve(*args, **kwargs):
+        seen.append(kwargs.get("num_batch_threads"))
+        return FakeHandle()
+
+    monkeypatch.setattr(app, "serve", fake_serve)
+    required = ["--model_name", "stub", "--model_base_path", str(store / "base")]
+    assert main(required + ["--enable_batching", "--num_batch_threads", "2"]) == 0
+    assert main(required) == 0
+    cli_main(["serve", "--model-base-path", str(store / "base"), "--model-name", "stub",
+              "--enable-batching", "--num-batch-threads", "4"])
+    cli_main(["serve", "--model-base-path", str(store / "base"), "--model-name", "stub"])
+    assert seen == [2, None, 4, None]  # None: the Batcher's default, one thread per CPU
+    capsys.readouterr()
+    for argv in (required + ["--num_batch_threads", "0"],
+                 ["serve", *required, "--num-batch-threads", "-2"]):
+        with pytest.raises(SystemExit) as exit_info:
+            (main if argv[0] != "serve" else cli_main)(argv)
+        assert exit_info.value.code == 2
+        assert "must be >= 1, got " in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(required + ["--num_batch_threads", "x"])
+    assert "invalid int value: 'x'" in capsys.readouterr().err
 
 
 def test_graceful_stop_finishes_in_flight(store):

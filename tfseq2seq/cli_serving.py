@@ -4,6 +4,8 @@ import json
 import os
 import sys
 
+from tfseq2seq.server import positive_int
+
 
 def cmd_export(args):
     from tfseq2seq.export import check_ops, export_model
@@ -31,7 +33,8 @@ def cmd_serve(args):
                    rest_api_port=args.rest_api_port, host=args.host,
                    max_request_bytes=args.max_request_bytes, max_batch_rows=args.max_batch_rows,
                    enable_batching=args.enable_batching, max_batch_size=args.max_batch_size,
-                   batch_timeout_micros=args.batch_timeout_micros, poll_seconds=args.poll_seconds)
+                   batch_timeout_micros=args.batch_timeout_micros, poll_seconds=args.poll_seconds,
+                   num_batch_threads=args.num_batch_threads)
     print(f"serving {args.model_name} from {args.model_base_path}: "
           f"gRPC {handle.grpc_target}  REST {handle.rest_url}", flush=True)
     handle.run_forever()
@@ -88,6 +91,8 @@ def add_serving_commands(sub):
                    help="merge concurrent requests into one batch (like TF Serving)")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
+    p.add_argument("--num-batch-threads", "--num_batch_threads", type=positive_int, default=None,
+                   help="batches run at once with batching (default: number of CPUs)")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
     p.set_defaults(func=cmd_serve)
 

@@ -60,6 +60,19 @@ def not_found(*parts):
     return StatusError("NOT_FOUND", "".join(str(p) for p in parts))
 
 
+def positive_int(text):
+    """``argparse`` type of the server options: an int >= 1 (the error names the value)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def __getattr__(name):  # lazy: importing the package must not import TensorFlow
     if name in ("serve", "ServerHandle", "main"):
         from tfseq2seq.server import app

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from tfseq2seq.server import positive_int
 from tfseq2seq.server.batching import Batcher, RequestRunner
 from tfseq2seq.server.grpc_service import make_grpc_server
 from tfseq2seq.server.models import ModelManager
@@ -94,16 +95,21 @@ class ServerHandle:
 def serve(model_base_path, model_name, port=8500, rest_api_port=8501, host="127.0.0.1",
           max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_rows=DEFAULT_MAX_BATCH_ROWS,
           enable_batching=False, poll_seconds=1.0, max_batch_size=32,
-          batch_timeout_micros=2000, grpc_max_workers=None):
+          batch_timeout_micros=2000, grpc_max_workers=None, num_batch_threads=None):
     """Load ``model_base_path/<version>/`` and serve it over gRPC and REST.
 
     ``grpc_max_workers`` bounds concurrent gRPC calls (default 16, or twice
     ``max_batch_size`` with batching so that a batch can fill up).
+    ``num_batch_threads`` bounds the batches run at once with batching (default: the
+    number of CPUs).
     """
+    if num_batch_threads is not None and num_batch_threads < 1:
+        raise ValueError(f"num_batch_threads must be >= 1, got {num_batch_threads}")
     if grpc_max_workers is None:
         grpc_max_workers = max(16, 2 * max_batch_size) if enable_batching else 16
     manager = ModelManager(model_base_path, model_name, poll_seconds=poll_seconds).start()
-    batcher = Batcher(max_batch_size, batch_timeout_micros) if enable_batching else None
+    batcher = (Batcher(max_batch_size, batch_timeout_micros, num_batch_threads)
+               if enable_batching else None)
     runner = RequestRunner(batcher, max_batch_rows)
     grpc_server = rest_server = None
     grpc_port = None
@@ -138,6 +144,8 @@ def _parser():
     p.add_argument("--enable_batching", action="store_true", help="merge concurrent requests")
     p.add_argument("--max_batch_size", type=int, default=32)
     p.add_argument("--batch_timeout_micros", type=int, default=2000)
+    p.add_argument("--num_batch_threads", type=positive_int, default=None,
+                   help="batches run at once with batching (default: number of CPUs)")
     p.add_argument("--poll_seconds", "--file_system_poll_wait_seconds", type=float, default=1.0,
                    dest="poll_seconds", help="seconds between version scans (0 = never)")
     p.add_argument("--grpc_max_workers", type=int, default=None,
@@ -159,7 +167,8 @@ def main(argv=None):
                    max_batch_rows=args.max_batch_rows, enable_batching=args.enable_batching,
                    poll_seconds=args.poll_seconds, max_batch_size=args.max_batch_size,
                    batch_timeout_micros=args.batch_timeout_micros,
-                   grpc_max_workers=args.grpc_max_workers)
+                   grpc_max_workers=args.grpc_max_workers,
+                   num_batch_threads=args.num_batch_threads)
     print(f"serving model {args.model_name} versions {handle.manager.versions()} "
           f"grpc={handle.grpc_target} rest={handle.rest_url}", flush=True)
     handle.run_forever(args.grace_seconds)

@@ -10,6 +10,10 @@ under load (TF Serving's batch threads behave the same way).  There is no
 scheduler thread: the request that opens a batch (its "leader") waits for the
 batch to close, runs it on its own thread and hands every other request its
 slice of the outputs.  Requests of ``max_batch_size`` rows or more run alone.
+When a batch finishes while another one waits for a thread, its leader lets
+that one start before waking its own followers (for at most
+``HANDOFF_SECONDS``): otherwise the next leader queues behind all of them for
+the GIL while the model sits idle.
 
 If a merged batch fails (e.g. one request trips a model assertion), its
 requests are rerun one by one so that only the offending one gets the error.
@@ -25,6 +29,8 @@ import time
 import numpy as np
 
 from tfseq2seq.server import StatusError
+
+HANDOFF_SECONDS = 0.005  # longest a finished batch's followers wait for the next batch to start
 
 
 class _Batch:
@@ -47,13 +53,15 @@ class Batcher:
 
     def __init__(self, max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=None):
         if max_batch_size < 1:
-            raise ValueError("max_batch_size must be >= 1")
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if num_batch_threads is not None and num_batch_threads < 1:
-            raise ValueError("num_batch_threads must be >= 1")
+            raise ValueError(f"num_batch_threads must be >= 1, got {num_batch_threads}")
         self.max_batch_size = int(max_batch_size)
         self.timeout = max(0, batch_timeout_micros) / 1e6
         self.num_batch_threads = int(num_batch_threads or os.cpu_count() or 1)
         self._running = 0  # batches executing now (guarded by _cv)
+        self._started = 0  # batches started so far (guarded by _cv)
+        self._ready_waiting = 0  # leaders of full / timed-out batches waiting for a thread
         self._cv = threading.Condition()
         self._open = {}  # key -> open _Batch
 
@@ -76,9 +84,8 @@ class Batcher:
             try:
                 self._execute(servable, signature, batch)
             finally:
-                with self._cv:
-                    self._running -= 1
-                    self._cv.notify_all()
+                self._release_thread()
+                batch.done.set()  # never leave followers waiting, whatever happened
         else:
             batch.done.wait()
         if batch.error is not None:
@@ -117,12 +124,29 @@ class Batcher:
             if batch.closed or remaining <= 0:
                 if self._running < self.num_batch_threads:
                     break
-                self._cv.wait(1.0)  # a finishing batch notifies; meanwhile this one fills
+                self._ready_waiting += 1
+                try:
+                    self._cv.wait(1.0)  # a finishing batch notifies; meanwhile this one fills
+                finally:
+                    self._ready_waiting -= 1
             else:
                 self._cv.wait(remaining)
         if not batch.closed:
             self._close(key, batch)
         self._running += 1
+        self._started += 1
+        self._cv.notify_all()  # a leader handing over its thread waits for this
+
+    def _release_thread(self):
+        """Give the batch thread back.  If a ready batch waits for one, let it start
+        before this batch's followers wake up: otherwise its leader competes with all
+        of them for the GIL and the model sits idle for milliseconds (bounded wait)."""
+        with self._cv:
+            self._running -= 1
+            self._cv.notify_all()
+            if self._ready_waiting:
+                started = self._started
+                self._cv.wait_for(lambda: self._started != started, HANDOFF_SECONDS)
 
     @staticmethod
     def _execute(servable, signature, batch):
@@ -140,10 +164,8 @@ class Batcher:
                     batch.results = [_run_one(servable, signature, inp) for inp, _ in batch.items]
         except StatusError as exc:
             batch.error = exc
-        except Exception as exc:  # never leave followers waiting forever
+        except Exception as exc:  # reported to every request of the batch
             batch.error = StatusError("INTERNAL", f"batched run failed: {exc}")
-        finally:
-            batch.done.set()
 
 
 def _run_one(servable, signature, inputs):

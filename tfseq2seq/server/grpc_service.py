@@ -14,13 +14,13 @@ import logging
 from concurrent import futures
 
 import grpc
-import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from tfseq2seq.server import StatusError, invalid_argument, not_found
 from tfseq2seq.server.models import DEFAULT_SIGNATURE
+from tfseq2seq.server.tensor_proto import fill_tensor_proto, to_ndarray
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ SIGNATURE_DEF = "signature_def"
 MAX_TENSOR_ELEMENTS = 1 << 24  # per input tensor, checked before it is materialized
 
 
-def model_spec_proto(name, version, signature_name=None):
-    spec = model_pb2.ModelSpec(name=name)
+def model_spec_proto(name, version, signature_name=None, spec=None):
+    """A ModelSpec, or ``spec`` (e.g. ``response.model_spec``) filled in place."""
+    spec = model_pb2.ModelSpec() if spec is None else spec
+    spec.name = name
     spec.version.value = version
     if signature_name is not None:
         spec.signature_name = signature_name
@@ -88,9 +90,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                                        f"Outputs expected to be in the set {{{','.join(sorted(outputs))}}}.")
             if alias in response.outputs:
                 raise invalid_argument(f"duplicate output tensor alias: {alias}")
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
-        response.model_spec.CopyFrom(
-            model_spec_proto(self.manager.name, servable.version, signature))
+            fill_tensor_proto(response.outputs[alias], outputs[alias])
+        model_spec_proto(self.manager.name, servable.version, signature, response.model_spec)
         return response
 
     def GetModelMetadata(self, request, context):
@@ -130,7 +131,7 @@ def _to_array(name, proto, max_rows=None):
     """TensorProto -> ndarray, refusing shapes too big to materialize *before* doing so.
 
     A TensorProto may hold fewer values than its shape (the last one repeats), so a
-    few bytes could otherwise make ``make_ndarray`` allocate gigabytes.
+    few bytes could otherwise make ``to_ndarray`` allocate gigabytes.
     """
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(size < 0 for size in dims):
@@ -145,7 +146,7 @@ def _to_array(name, proto, max_rows=None):
         raise invalid_argument(f"Input tensor {name} has {elements} elements, more than "
                                f"the server's limit of {MAX_TENSOR_ELEMENTS}")
     try:
-        return tf.make_ndarray(proto)
+        return to_ndarray(proto)
     except Exception as exc:  # malformed TensorProto, unsupported dtype
         raise invalid_argument(f"Cannot parse input tensor {name}: "
                                f"{type(exc).__name__}: {exc}") from None

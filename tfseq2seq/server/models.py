@@ -50,13 +50,18 @@ class Servable:
         self.signature_defs = signature_defs
         self._stats_lock = threading.Lock()
         self.batch_sizes = collections.Counter()  # rows per model call -> count
+        self._inputs = {}  # signature -> inputs(signature), built on first use
 
     def inputs(self, signature):
-        """{input name: (numpy dtype, TensorShape)} of a signature."""
-        result = {}
-        for name, info in self.signature_defs[signature].inputs.items():
-            dtype = tf.dtypes.as_dtype(info.dtype)
-            result[name] = (dtype, tf.TensorShape(info.tensor_shape))
+        """{input name: (tf.DType, TensorShape)} of a signature (the same dict each call:
+        don't modify it)."""
+        result = self._inputs.get(signature)
+        if result is None:
+            result = {}
+            for name, info in self.signature_defs[signature].inputs.items():
+                dtype = tf.dtypes.as_dtype(info.dtype)
+                result[name] = (dtype, tf.TensorShape(info.tensor_shape))
+            self._inputs[signature] = result
         return result
 
     def validate(self, signature, arrays, max_rows=None):

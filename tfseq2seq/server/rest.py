@@ -89,7 +89,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tfseq2seq-serving/0.1"
     timeout = 60  # idle keep-alive connections are dropped after this
-    disable_nagle_algorithm = True  # headers and body go out in two sends; no 40 ms stall
+    # Responses are buffered and flushed at the end of ``_send`` (before the connection
+    # counts as idle again), so headers and body leave in one send; bodies over the
+    # buffer size take a second send, which TCP_NODELAY keeps from waiting for a
+    # delayed ACK (~40 ms).
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
@@ -147,6 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
+        self.wfile.flush()
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
