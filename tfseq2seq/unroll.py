@@ -122,7 +122,7 @@ def _forward_loop(cell, projected, mask_t, state, record=False, skip_padding=Fal
 def _trainable_loop(cell, projected, mask_t, initial_state):
     """``_forward_loop`` with a backward pass through time of one matmul per step."""
     kernel = tf.convert_to_tensor(cell.recurrent_kernel)
-    bias = cell._recurrent_bias()  # noqa: SLF001 - the cells' own split of their bias
+    bias = cell.recurrent_bias()
     biases = [] if bias is None else [tf.convert_to_tensor(bias)]
     num_states = len(initial_state)
 

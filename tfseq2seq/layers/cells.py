@@ -125,13 +125,14 @@ class _FusedCell(keras.layers.Layer):
         """``x @ kernel[offset:]``: the input rows after the first ``offset``."""
         return ops.matmul(x, self.kernel[offset:])
 
-    def _recurrent_bias(self):
+    def recurrent_bias(self):
+        """The bias added to the recurrent projection (GRU's ``c``), or ``None``."""
         return None
 
     def recurrent(self, h):
         """The recurrent projection ``h @ recurrent_kernel (+ recurrent bias)``."""
         inner = ops.matmul(h, self.recurrent_kernel)
-        bias = self._recurrent_bias()
+        bias = self.recurrent_bias()
         return inner if bias is None else inner + bias
 
     def step(self, x_proj, states):
@@ -240,7 +241,7 @@ class GRUCell(_FusedCell):
     def _input_bias(self):
         return self.bias[0]
 
-    def _recurrent_bias(self):
+    def recurrent_bias(self):
         return self.bias[1] if self.use_bias else None
 
     def _activations(self, x_proj, inner):
