@@ -10,6 +10,11 @@ test words, alternating project / peer call by call:
 - words/s at ``--batch-size`` (256): consecutive test-word batches;
 - p50/p99 latency at batch 1: one word per call, string in, string out.
 
+``--capi`` adds the default export run through TensorFlow's C API session loader
+(``tfseq2seq.capi_loader``, the C++ ``LoadSavedModel`` path TF Serving uses): the same
+graph without Python's signature-call layer, i.e. closer to what a TF Serving
+``Predict`` costs inside the server.
+
     python benchmarks/decode_speed.py            # reference sizes
     python benchmarks/decode_speed.py --quick    # smoke run
 """
@@ -35,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--single", type=int, default=500, help="timed batch-1 calls per side")
     p.add_argument("--train-steps", type=int, default=300, help="training of the decoded model")
     p.add_argument("--xla", action="store_true", help="also export with jit_compile=True")
+    p.add_argument("--capi", action="store_true",
+                   help="also run the default export through the C API session loader")
     args = p.parse_args(argv)
     if args.quick:
         args.batches, args.single, args.train_steps = 2, 30, 20
@@ -45,6 +52,13 @@ def run_project(signature):
     def run(words):
         out = signature(text=tf.constant(words))
         return [t.decode() for t in out["text"].numpy()]
+    return run
+
+
+def run_capi(saved_model):
+    def run(words):
+        out = saved_model.run("serving_default", {"text": np.array(words, dtype=object)})
+        return [t.decode() for t in out["text"]]
     return run
 
 
@@ -75,6 +89,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = common.export_project_model(data, model, os.path.join(tmp, "g2p"))
         runners["project"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
+        if args.capi:
+            from tfseq2seq.capi_loader import CApiSavedModel
+            runners["project_capi"] = run_capi(CApiSavedModel(path))  # loaded into memory now
         if args.xla:
             path = common.export_project_model(data, model, os.path.join(tmp, "g2p_xla"), jit_compile=True)
             runners["project_xla"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
