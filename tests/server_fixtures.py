@@ -10,6 +10,7 @@ makes the graph fail an assertion (an InvalidArgumentError at run time).
 """
 
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -90,6 +91,20 @@ def build_stub(path, upper=False, suffix="", warmup=False):
     if warmup:
         write_warmup(path)
     return path
+
+
+def build_store(root):
+    """Stub versions under ``root``: ``v1`` (with warmup), ``v2`` (uppercase), ``v3``
+    (uppercase, suffix "3"), and ``base/`` serving 1 and 2 plus a non-version folder."""
+    build_stub(str(root / "v1"), warmup=True)
+    build_stub(str(root / "v2"), upper=True)
+    build_stub(str(root / "v3"), upper=True, suffix="3")
+    base = root / "base"
+    base.mkdir()
+    shutil.copytree(root / "v1", base / "1")
+    shutil.copytree(root / "v2", base / "2")
+    (base / "not_a_version").mkdir()
+    return root
 
 
 def expected_text(text, upper=False, suffix=""):
