@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from tfseq2seq.cli import main
 
@@ -128,3 +129,10 @@ def test_export_serve_and_query_agree_with_translate(run_dir, tmp_path, capsys):
         assert capsys.readouterr().out == expected
         assert main(["query", "--rest", server.rest_url, "--model", "nope", "x"]) == 2
         assert "404" in capsys.readouterr().err
+    # --xla: the greedy signature compiled with XLA gives the same translations
+    xla_base = tmp_path / "export" / "g2p_xla"
+    assert main(["export", run_dir, "--base-path", str(xla_base), "--xla", "--skip-op-check"]) == 0
+    signature = tf.saved_model.load(str(xla_base / "1")).signatures["serving_default"]
+    texts = signature(text=tf.constant(["hello", "cat"]))["text"].numpy()
+    assert capsys.readouterr().out.startswith("exported:")
+    assert "".join(f"{w}\t{t.decode()}\n" for w, t in zip(["hello", "cat"], texts)) == expected

@@ -247,6 +247,26 @@ def test_overlong_inputs_are_rejected_through_the_capi(env):
                 model.predict(export.predict_request(["abcdefgh", "abcdefghi"], name))
 
 
+def test_xla_export_runs_through_the_capi_like_the_default_export(env, tmp_path):
+    """The opt-in XLA export (``--xla``): same outputs as the default export, through TF
+    Serving's C++ loader, for every input kind of TEXTS (padded shapes inside)."""
+    path = export.export_model(env.model, env.tokenizer, env.tokenizer, *env.vocab_paths,
+                               str(tmp_path / "toy_xla"), max_source_len=MAX_SOURCE_LEN,
+                               beam_width=BEAM_WIDTH, length_penalty=LENGTH_PENALTY,
+                               jit_compile=True)
+    with CApiSavedModel(path) as model:
+        for texts in (TEXTS, TEXTS[:1], []):
+            got = model.predict(export.predict_request(texts))
+            want = serve(env.loaded.signatures["serving_default"], texts)
+            assert set(got) == set(want)
+            for key, value in want.items():
+                assert got[key].shape == value.shape, key
+                if value.dtype.kind == "f":
+                    np.testing.assert_allclose(got[key], value, atol=1e-5, err_msg=key)
+                else:
+                    np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
 def test_capi_load_errors_are_tensorflow_errors(tmp_path):
     with pytest.raises(tf.errors.OpError, match="SavedModel"):
         CApiSavedModel(tmp_path)

@@ -139,6 +139,13 @@ def test_xla_serving_path_equals_default_signature():
                 np.testing.assert_array_equal(got[key], value)
             else:
                 np.testing.assert_allclose(got[key], value, atol=1e-5)
+    # The XLA program has the weights compiled in, as they were when it was made.
+    hello = tf.constant(["hello"])
+    before = xla.greedy(hello)["scores"].numpy()
+    for v in model.weights:
+        v.assign(v * 0.5)
+    assert not np.allclose(plain.greedy(hello)["scores"], before)
+    np.testing.assert_array_equal(xla.greedy(hello)["scores"], before)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

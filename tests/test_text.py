@@ -137,6 +137,24 @@ def test_wordpiece_round_trip_and_unknowns(wordpiece):
     assert strings(wordpiece.detokenize(wordpiece.tokenize(["mornings"]))) == ["mornings"]
 
 
+@pytest.mark.parametrize("kind", ["char", "whitespace", "wordpiece"])
+def test_join_of_padded_rows_equals_detokenize(kind, wordpiece):
+    """``join`` takes the serving graph's ``""``-padded token matrix: padding adds nothing,
+    an all-padding row is "", and no columns at all give "" per row."""
+    tok = wordpiece if kind == "wordpiece" else make_tokenizer(kind)
+    rows = {"char": [["a", text.SPACE_SYMBOL, "b"], ["c"], []],
+            "whitespace": [["HH", "AH"], ["OW"], []],
+            "wordpiece": [["good", "##s", "!"], ["star"], []]}[kind]
+    expected = {"char": ["a b", "c", ""], "whitespace": ["HH AH", "OW", ""],
+                "wordpiece": ["goods!", "star", ""]}[kind]
+    ragged = tf.ragged.constant(rows, dtype=tf.string)
+    assert strings(tok.detokenize(ragged)) == expected
+    padded = tf.concat([ragged.to_tensor(""), tf.fill([3, 2], "")], axis=1)  # extra padding
+    assert strings(tok.join(padded)) == expected
+    assert strings(tok.join(tf.zeros([2, 0], tf.string))) == ["", ""]
+    assert strings(tok.join(padded[:, :1])) == strings(tok.detokenize(ragged[:, :1]))
+
+
 def test_configs_recreate_tokenizers(wordpiece):
     for tok in (CharTokenizer(lowercase=True), WhitespaceTokenizer(normalize="nfkc"), wordpiece):
         again = make_tokenizer(**tok.get_config())

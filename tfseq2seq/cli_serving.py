@@ -20,7 +20,8 @@ def cmd_export(args):
         overlong="reject" if args.reject_overlong else "truncate",
         beam_width=args.beam_width or decoding.beam_width,
         length_penalty=decoding.length_penalty if args.length_penalty is None else args.length_penalty,
-        max_output_len=decoding.max_output_len, warmup_texts=args.warmup or ("hello",))
+        max_output_len=decoding.max_output_len, warmup_texts=args.warmup or ("hello",),
+        jit_compile=args.xla)
     if not args.skip_op_check:
         check_ops(path)
     print(f"exported: {path}")
@@ -76,6 +77,10 @@ def add_serving_commands(sub):
     p.add_argument("--warmup", action="append", help="warmup input text (repeatable)")
     p.add_argument("--skip-op-check", action="store_true",
                    help="skip checking that only core TF and TF Text ops are used")
+    p.add_argument("--xla", action="store_true",
+                   help="compile the greedy signature with XLA (lower latency at small "
+                        "batches; tensorflow_model_server then needs "
+                        "--xla_cpu_compilation_enabled=true)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs "

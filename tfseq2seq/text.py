@@ -146,6 +146,13 @@ class Tokenizer(tf.Module):
         raise NotImplementedError
 
     def detokenize(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        """RaggedTensor[string] [batch, (n)] -> string [batch]."""
+        return self.join(tokens.to_tensor(""))
+
+    def join(self, tokens: tf.Tensor) -> tf.Tensor:
+        """string [batch, n], each row's tokens first and then ``""`` (vocabulary tokens
+        are never empty) -> string [batch]: ``detokenize`` without building a ragged
+        tensor, which in a serving graph costs dozens of small ops."""
         raise NotImplementedError
 
 
@@ -158,7 +165,7 @@ class CharTokenizer(Tokenizer):
         texts = tf.strings.regex_replace(self.preprocess(texts), WHITESPACE_RE, SPACE_SYMBOL)
         return tf.strings.unicode_split(texts, "UTF-8", errors="replace")
 
-    def detokenize(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+    def join(self, tokens: tf.Tensor) -> tf.Tensor:
         joined = tf.strings.reduce_join(tokens, axis=-1)
         return tf.strings.regex_replace(joined, SPACE_SYMBOL, " ")
 
@@ -172,8 +179,9 @@ class WhitespaceTokenizer(Tokenizer):
         texts = tf.strings.regex_replace(self.preprocess(texts), WHITESPACE_RE, " ")
         return tf.strings.split(texts)
 
-    def detokenize(self, tokens: tf.RaggedTensor) -> tf.Tensor:
-        return tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+    def join(self, tokens: tf.Tensor) -> tf.Tensor:
+        joined = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        return tf.strings.regex_replace(joined, " +$", "")  # the separators of the ""s
 
 
 # BERT-style pre-tokenization: drop whitespace; ASCII punctuation/symbols, Unicode
@@ -214,12 +222,11 @@ class WordpieceTokenizer(Tokenizer):
         pieces = self._wordpiece.tokenize(split_words(self.preprocess(texts)))  # [batch, (words), (pieces)]
         return pieces.merge_dims(1, 2)
 
-    def detokenize(self, tokens: tf.RaggedTensor) -> tf.Tensor:
-        def glue(flat):
-            suffix = tf.strings.regex_full_match(flat, "##.+")
-            return tf.where(suffix, tf.strings.regex_replace(flat, "^##", ""), tf.strings.join([" ", flat]))
-
-        text = tf.strings.reduce_join(tf.ragged.map_flat_values(glue, tokens), axis=-1)
+    def join(self, tokens: tf.Tensor) -> tf.Tensor:
+        suffix = tf.strings.regex_full_match(tokens, "##.+")
+        glued = tf.where(suffix, tf.strings.regex_replace(tokens, "^##", ""),
+                         tf.where(tokens == "", "", tf.strings.join([" ", tokens])))
+        text = tf.strings.reduce_join(glued, axis=-1)
         for pattern, rewrite in _DETOKENIZE_RULES:
             text = tf.strings.regex_replace(text, pattern, rewrite)
         return text
