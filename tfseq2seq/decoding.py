@@ -54,8 +54,9 @@ def greedy_decode(step_fn, initial_state, batch_size, src_len, max_length, start
                   compact_fraction=None):
     """Greedy (argmax) decoding; returns the dict described in the module docstring.
 
-    The choice is ``top_k(scores + log_softmax(logits), 1)`` (lowest id on ties), which is
-    exactly what :func:`beam_search` with ``beam_width=1`` does.
+    The choice is the argmax of ``log_softmax(logits)`` (lowest id on ties): the tokens
+    of :func:`beam_search` with ``beam_width=1``, which ranks ``score + log_softmax``
+    (the same unless that sum rounds two candidates to a tie).
 
     Dropping ended rows: with ``constants`` (a nested structure of per-row tensors that a
     step reads but does not change, e.g. the encoder memory; ``step_fn`` is then called
@@ -128,9 +129,9 @@ def _greedy_phase(step_fn, max_length, end_id, compact_fraction):
 
         def body(t, prev_ids, state, finished, lengths, scores, ids_buf, attn_buf):
             logits, state, attention = step(prev_ids, state)
-            total = tf.expand_dims(scores, 1) + tf.nn.log_softmax(tf.cast(logits, tf.float32))
-            best, ids = tf.math.top_k(total, 1)
-            ids, best = tf.squeeze(ids, 1), tf.squeeze(best, 1)
+            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+            ids = tf.argmax(log_probs, axis=1, output_type=tf.int32)  # lowest id on ties
+            best = scores + tf.reduce_max(log_probs, axis=1)
             keep = tf.logical_not(finished) & tf.not_equal(ids, end_id)
             at = tf.stack([tf.fill([n], t), rows], axis=1)
             ids_buf = tf.tensor_scatter_nd_update(ids_buf, at, tf.where(keep, ids, 0))
