@@ -102,3 +102,25 @@ def test_skipping_padded_rows_equals_selecting(kind, reverse):
     for g, w, s in zip(got_state, want_state, state):
         np.testing.assert_allclose(g, w, atol=1e-6)
         np.testing.assert_allclose(g[2], s[2])  # ... and keeps its initial state
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("jit", [False, True])
+def test_inference_skips_steps_that_are_padding_in_every_row(kind, reverse, jit):
+    """Columns of padding only (XLA pads the batch to a multiple of 8 columns) are not
+    run at inference: outputs and final states equal the training loop's, which runs
+    every step; a batch of padding only keeps its states and emits zeros."""
+    cell, x, _, state, _, _ = _setup(kind, steps=7)
+    run = tf.function(lambda x, mask, **kw: unroll(cell, x, mask=mask, initial_state=state,
+                                                   reverse=reverse, **kw), jit_compile=jit)
+    for lengths in ([4, 2, 0], [0, 0, 0], [7, 1, 3]):
+        mask = tf.constant(np.arange(7)[None, :] < np.array(lengths)[:, None])
+        want, want_state = unroll(cell, x, mask=mask, initial_state=state, reverse=reverse,
+                                  training=True)
+        got, got_state = run(x, mask)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert not np.any(got.numpy()[:, max(lengths):])
+        for g, w in zip(got_state, want_state):
+            np.testing.assert_allclose(g, w, atol=1e-6)
+    np.testing.assert_allclose(run(x, tf.zeros([3, 7], tf.bool))[1][0], state[0])

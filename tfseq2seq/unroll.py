@@ -108,8 +108,9 @@ def _forward_loop(cell, projected, mask_t, state, record=False, skip_padding=Fal
         return t + 1, new_state, written
 
     skipping = skip_padding and keep_ta is not None and not record
+    start, stop = (0, steps) if record or mask_t is None else _valid_span(mask_t, steps)
     _, final_state, arrays = tf.while_loop(
-        lambda t, *_: t < steps, skipping_body if skipping else body, (tf.constant(0), state, arrays),
+        lambda t, *_: t < stop, skipping_body if skipping else body, (start, state, arrays),
         maximum_iterations=steps)  # a bound lets XLA (jit_compile) size its buffers
     outputs = _stack(arrays[0], batch, cell.units, dtype)
     if not record:
@@ -117,6 +118,20 @@ def _forward_loop(cell, projected, mask_t, state, record=False, skip_padding=Fal
     inner = _stack(arrays[1], batch, width, dtype)
     previous = [_stack(a, batch, cell.units, dtype) for a in arrays[2:]]
     return outputs, final_state, inner, previous
+
+
+def _valid_span(mask_t, steps):
+    """``[start, stop)``: the steps from the first to the last one where some row is not
+    padding (e.g. not the columns a batch is padded with for XLA's fixed shapes). Steps
+    outside leave every state as it is, so the loop skips them; their outputs stay 0
+    (unwritten TensorArray elements stack as zeros). At least one step runs, so that
+    something is written."""
+    any_valid = tf.reduce_any(mask_t[:, :, 0], axis=1)  # [T]
+    time = tf.range(steps)
+    start = tf.reduce_min(tf.where(any_valid, time, steps))
+    stop = tf.reduce_max(tf.where(any_valid, time + 1, 0))
+    nothing = start >= stop
+    return tf.where(nothing, 0, start), tf.where(nothing, tf.minimum(steps, 1), stop)
 
 
 def _trainable_loop(cell, projected, mask_t, initial_state):
