@@ -1,6 +1,7 @@
 """Training callbacks: decode-based dev metrics, an atomic best-model saver, a
-mid-epoch training-state backup for resuming after a crash, and a progress bar that
-numbers epochs out of the whole run when a resumed epoch is trained on its own."""
+mid-epoch training-state backup for resuming after a crash, early stopping that counts
+across restarts, and a progress bar that numbers epochs out of the whole run when a
+resumed epoch is trained on its own."""
 
 import json
 import math
@@ -147,6 +148,31 @@ class TrainingBackup(keras.callbacks.Callback):
                 os.remove(os.path.join(self.directory, previous))
             except FileNotFoundError:
                 pass
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """Stops training once ``monitor`` has not improved for ``patience`` epochs, judged
+    from the whole run's history (``TrainingBackup.history``, which survives restarts),
+    so patience does not start over when a run resumes or finishes an interrupted epoch
+    in a ``fit`` of its own (``keras.callbacks.EarlyStopping`` keeps its count in memory,
+    reset by every ``fit``). Goes after the backup in the callback list."""
+
+    def __init__(self, backup, patience, monitor="val_loss"):
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"early stopping patience must be a positive integer, got {patience!r}")
+        self.backup, self.patience, self.monitor = backup, patience, monitor
+
+    def epochs_without_improvement(self):
+        values = self.backup.history.get(self.monitor, [])
+        if not values:
+            return 0
+        best = min(range(len(values)), key=lambda i: (values[i], i))  # first best epoch
+        return len(values) - 1 - best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epochs_without_improvement() >= self.patience:
+            self.model.stop_training = True
 
 
 class RunProgbar(keras.callbacks.ProgbarLogger):

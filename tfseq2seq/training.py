@@ -10,7 +10,8 @@ import warnings
 import keras
 
 from tfseq2seq import run_dir as rd
-from tfseq2seq.callbacks import BestModelSaver, DevDecodeMetrics, RunProgbar, TrainingBackup
+from tfseq2seq.callbacks import (BestModelSaver, DevDecodeMetrics, EarlyStopping, RunProgbar,
+                                 TrainingBackup)
 from tfseq2seq.config import save_config
 from tfseq2seq.data import make_dataset
 from tfseq2seq.datasets import load_corpus
@@ -164,7 +165,10 @@ def _train(config, run_path, strategy, verbose):
     if epoch or step:
         print(f"resuming from {run.file(BACKUP)}: epoch {epoch + 1}/{epochs}, step {step}, "
               f"optimizer step {int(model.optimizer.iterations.numpy())}", flush=True)
-    callbacks = _callbacks(config, run, corpus) + [backup, RunProgbar(epochs)]
+    callbacks = _callbacks(config, run, corpus) + [backup]
+    if config.training.early_stopping_patience:
+        callbacks.append(EarlyStopping(backup, config.training.early_stopping_patience))
+    callbacks.append(RunProgbar(epochs))
     fit = dict(validation_data=dev_ds, shuffle=False, callbacks=callbacks, verbose=verbose)
     if step and epoch < epochs:  # finish the interrupted epoch on its own
         backup.step_offset = step
@@ -184,7 +188,4 @@ def _callbacks(config, run, corpus):
         BestModelSaver(run.file(rd.MODEL)),
         keras.callbacks.TensorBoard(run.file("logs"), write_graph=False),
     ]
-    if config.training.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            "val_loss", patience=config.training.early_stopping_patience))
     return callbacks
