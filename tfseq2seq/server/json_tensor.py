@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfseq2seq.server import invalid_argument
+from tfseq2seq.server.float_text import shortest_float32
 from tfseq2seq.server.models import DEFAULT_SIGNATURE
 
 MAX_RANK = 32  # deeper JSON lists are rejected (TF allows 254, numpy 64)
@@ -189,7 +190,7 @@ def _to_json_values(name, array):
 
         return np.frompyfunc(convert, 1, 1)(array).tolist() if array.ndim else convert(array.item())
     if array.dtype == np.float32:  # shortest float32 repr: 0.2, not 0.20000000298...
-        return array.astype(str).astype(np.float64).tolist()
+        return shortest_float32(array).tolist()
     return array.tolist()
 
 

@@ -9,11 +9,15 @@ Request strings (model names, versions) are only compared with the served
 model's name and looked up as integers: they never become file paths.
 """
 
+import email.parser
+import email.utils
+import http.client
 import json
 import logging
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +38,15 @@ _STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^
                      r"(?:/(metadata))?", re.I)
 _MAX_DRAIN = 64 << 20  # read (and drop) at most this much of an oversized body
 _JSON_OPTS = dict(always_print_fields_with_no_presence=True, preserving_proto_field_name=True)
+_V1 = re.compile(r"/v1/", re.I)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # = json.dumps(..., ensure_ascii=False)
+# The stdlib reads header lines with http.client's limits (line length, count), then
+# parses them with the email package (~50 us).  Lines of the plain form ``Name: value``
+# (the name as the email parser accepts it, one line each) are stored directly; any
+# other header block goes through the email parser as before.
+_READ_HEADERS = getattr(http.client, "_read_headers", None)
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+_date_cache = (0, "")
 
 
 class RestApi:
@@ -85,6 +98,33 @@ class RestApi:
                 "metadata": {"signature_def": json_format.MessageToDict(sig_map, **_JSON_OPTS)}}
 
 
+def _http_date():
+    """``BaseHTTPRequestHandler.date_time_string()``, formatted once per second."""
+    global _date_cache
+    now = time.time()
+    second, text = _date_cache
+    if int(now) != second:
+        text = email.utils.formatdate(now, usegmt=True)
+        _date_cache = (int(now), text)
+    return text
+
+
+def _header_message(lines, message_class):
+    """Header lines (the last one the blank line or EOF) -> ``message_class`` as
+    ``http.client.parse_headers`` builds it."""
+    message = message_class()
+    for raw in lines[:-1]:
+        line = raw.decode("iso-8859-1")
+        name, colon, value = line.partition(":")
+        value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else None
+        if not colon or value is None or "\r" in value or "\n" in value \
+                or not _HEADER_NAME.fullmatch(name):
+            return email.parser.Parser(_class=message_class).parsestr(
+                b"".join(lines).decode("iso-8859-1"))
+        message[name] = value.lstrip(" \t")
+    return message
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tfseq2seq-serving/0.1"
@@ -104,6 +144,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.track(self, None)
         super().finish()
 
+    def parse_request(self):
+        """``BaseHTTPRequestHandler.parse_request`` with a cheaper header parse for the
+        usual request line ``METHOD PATH HTTP/1.x``; other request lines go to it."""
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0") or _READ_HEADERS is None:
+            return super().parse_request()
+        self.requestline = requestline
+        self.command, self.path, self.request_version = words
+        self.close_connection = words[2] != "HTTP/1.1"
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        try:
+            self.headers = _header_message(_READ_HEADERS(self.rfile), self.MessageClass)
+        except http.client.LineTooLong as err:
+            self.send_error(431, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(431, "Too many headers", str(err))
+            return False
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if (self.headers.get("Expect", "").lower() == "100-continue"
+                and self.request_version >= "HTTP/1.1"):
+            return self.handle_expect_100()
+        return True
+
     def do_GET(self):
         self._serve("GET")
 
@@ -119,11 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
                 body = self._read_body()
                 if body is None:
                     return
-            if not re.match(r"(?i)/v1/", path):
+            if not _V1.match(path):
                 status, payload = 404, {"error": f"Not found: {method} {path}"}
             else:
                 status, payload = self.server.api.handle(method, path, body)
-            self._send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+            self._send(status, _ENCODER.encode(payload).encode("utf-8"))
         finally:
             self.server.track(self, "idle")
 
@@ -144,13 +214,20 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _send(self, status, data, close=False):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if close or self.server.stopping:
-            self.send_header("Connection", "close")
+        """What ``send_response`` + ``send_header``s + ``end_headers`` + body write, in
+        one buffer (the stdlib formats the Date header anew each time)."""
+        close = close or self.server.stopping
+        if close:
             self.close_connection = True
-        self.end_headers()
+        if log.isEnabledFor(logging.DEBUG):
+            self.log_request(status)
+        if self.request_version != "HTTP/0.9":  # HTTP/0.9: no status line, no headers
+            reason = self.responses[status][0] if status in self.responses else ""
+            head = (f"{self.protocol_version} {status} {reason}\r\n"
+                    f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                    + ("Connection: close\r\n\r\n" if close else "\r\n"))
+            data = head.encode("latin-1") + data
         self.wfile.write(data)
         self.wfile.flush()
 
