@@ -182,7 +182,7 @@ def xla_greedy(model, max_output_len=None, length_multiple=8):
 
     The weights are compiled in as constants (their values now, when this is called):
     no variable is read per call, and XLA folds what depends on weights alone (the input
-    tables) at compile time. At batch 1 this saves a quarter of the compiled call's time;
+    tables) at compile time (at batch 1, ~17 % of the compiled call's time here);
     it also means the SavedModel holds these weights twice (here and in ``variables/``
     for the ``beam_search`` signature).
     """
