@@ -268,3 +268,42 @@ def test_sigterm_stops_cleanly(app_process):
     app_process.send_signal(signal.SIGTERM)
     assert app_process.wait(timeout=30) == 0
     assert "stopped" in app_process.stdout.read()
+
+
+def test_unloading_a_version_releases_it_at_once(tmp_path):
+    """The manager freezes the garbage collector's view after each load (so collections
+    skip the loaded models) and collects on every change, so a removed version's
+    objects, reference cycles included, are freed when it is unloaded, not leaked by
+    the freeze and not left for some later collection."""
+    import gc
+    import weakref
+
+    from tfseq2seq.server.models import ModelManager
+
+    class Loaded:  # stands in for a loaded SavedModel: part of a reference cycle
+        def __init__(self, version):
+            self.version, self.me = version, self
+
+    def make_version(v):
+        os.makedirs(tmp_path / str(v))
+        (tmp_path / str(v) / "saved_model.pb").write_bytes(b"")
+
+    refs = {}
+
+    def loader(path, version):
+        refs[version] = weakref.ref(servable := Loaded(version))
+        return servable
+
+    make_version(1)
+    manager = ModelManager(str(tmp_path), "m", poll_seconds=0, loader=loader)
+    assert manager.poll_once() == [1]
+    assert gc.get_freeze_count() > 0  # version 1 is frozen
+    make_version(2)
+    shutil.rmtree(tmp_path / "1")
+    gc.disable()  # only the manager may collect from here on
+    try:
+        assert manager.poll_once() == [2]
+        assert refs[1]() is None and refs[2]() is not None
+    finally:
+        gc.enable()
+        gc.unfreeze()
