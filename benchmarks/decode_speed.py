@@ -48,7 +48,15 @@ def parse_args(argv=None):
     p.add_argument("--xla", action="store_true", help="also export with jit_compile=True")
     p.add_argument("--capi", action="store_true",
                    help="also run the default export through the C API session loader")
+    p.add_argument("--only", type=lambda text: set(text.split(",")),
+                   help="comma-separated project runners to keep (project, project_capi, "
+                        "project_xla, project_xla_capi); the peer always runs. Fewer models "
+                        "in the process: less cache and thread-pool sharing")
     args = p.parse_args(argv)
+    runners = {"project", "project_capi", "project_xla", "project_xla_capi"}
+    if args.only and args.only - runners:
+        p.error(f"--only: unknown runner(s) {sorted(args.only - runners)}; "
+                f"choose from {sorted(runners)}")
     if args.quick:
         args.batches, args.single, args.train_steps = 2, 30, 20
     return args
@@ -94,17 +102,23 @@ def main(argv=None):
     out["benchmark"] = "decode_speed"
     model = common.trained_project_model(data, args.embedding_dim, args.units, args.train_steps, args.seed)
     runners = {}
+    wanted = lambda name: args.only is None or name in args.only  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         path = common.export_project_model(data, model, os.path.join(tmp, "g2p"))
-        runners["project"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
+        if wanted("project"):
+            runners["project"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
         if args.capi:
             from tfseq2seq.capi_loader import CApiSavedModel
-            runners["project_capi"] = run_capi(CApiSavedModel(path))  # loaded into memory now
+            if wanted("project_capi"):
+                runners["project_capi"] = run_capi(CApiSavedModel(path))  # loaded into memory now
         if args.xla:
             path = common.export_project_model(data, model, os.path.join(tmp, "g2p_xla"), jit_compile=True)
-            runners["project_xla"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
-            if args.capi:
+            if wanted("project_xla"):
+                runners["project_xla"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
+            if args.capi and wanted("project_xla_capi"):
                 runners["project_xla_capi"] = run_capi(CApiSavedModel(path))
+    if not runners:
+        raise SystemExit(f"--only {sorted(args.only)} keeps no runner (with --xla / --capi as given)")
     peer = Peer(len(data.source_vocab), len(data.target_vocab), args.embedding_dim, args.units)
     peer.copy_from_project(model)
     runners["peer"] = run_peer(peer.greedy_function(data.source_vocab.token_list,
