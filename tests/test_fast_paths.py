@@ -21,6 +21,7 @@ from tfseq2seq.decoder import Decoder
 from tfseq2seq.decoding import greedy_decode
 from tfseq2seq.encoder import Encoder
 from tfseq2seq.layers import make_cell
+from tfseq2seq.model import COMPACT_FRACTION
 from tfseq2seq.unroll import unroll
 
 SOURCE = np.array([[5, 7, 3, 9], [4, 2, 0, 0], [6, 6, 6, 0]])
@@ -112,11 +113,16 @@ def test_greedy_graph_dropping_ended_rows_equals_keeping_them():
     """The model's greedy decoding (which drops ended rows) == the loop over all rows."""
     keras.utils.set_random_seed(1)
     model = Seq2Seq(12, 10, embedding_dim=6, units=8, attention="general")
-    source = tf.constant(np.random.default_rng(0).integers(1, 12, (9, 5)), tf.int32)
+    rows = 40
+    source = tf.constant(np.random.default_rng(0).integers(1, 12, (rows, 5)), tf.int32)
+    model.greedy_decode(source.numpy(), max_length=1)  # builds the weights
+    for w in model.weights:  # sharper logits and a likelier <end>: rows end at many steps
+        w.assign(w * 8.0 + (2.0 * tf.one_hot(2, 10) if w.path == "decoder/logits/bias" else 0.0))
     memory, mask, state = model.encode(source)
-    want = greedy_decode(model.step_fn(memory, mask), state, 9, 5, 12)
+    want = greedy_decode(model.step_fn(memory, mask), state, rows, 5, 12)
     got = model.greedy_decode(source.numpy(), max_length=12)
-    assert len(set(want["lengths"].numpy())) > 2  # rows end at different steps
+    lengths = want["lengths"].numpy()
+    assert len(set(lengths)) > 5 and np.sum(lengths < 12) > rows * COMPACT_FRACTION  # 2+ phases
     for key in ("token_ids", "lengths", "scores", "attention"):
         np.testing.assert_allclose(got[key], want[key], atol=1e-6, err_msg=key)
 
