@@ -9,6 +9,7 @@ import os
 
 import keras
 
+from tfseq2seq.checks import require_positive_int
 from tfseq2seq.evaluation import metric_family, score
 from tfseq2seq.files import atomic_path, write_text_atomic
 
@@ -159,9 +160,8 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def __init__(self, backup, patience, monitor="val_loss"):
         super().__init__()
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"early stopping patience must be a positive integer, got {patience!r}")
-        self.backup, self.patience, self.monitor = backup, patience, monitor
+        self.backup, self.monitor = backup, monitor
+        self.patience = require_positive_int("early stopping patience", patience)
 
     def epochs_without_improvement(self):
         values = self.backup.history.get(self.monitor, [])
