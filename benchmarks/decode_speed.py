@@ -52,7 +52,15 @@ def parse_args(argv=None):
                    help="comma-separated project runners to keep (project, project_capi, "
                         "project_xla, project_xla_capi); the peer always runs. Fewer models "
                         "in the process: less cache and thread-pool sharing")
+    p.add_argument("--intra-op-threads", type=int, default=0,
+                   help="TensorFlow's intra-op pool size for everything in this process (the "
+                        "exports through both loaders and the peer; 0 = TensorFlow's choice, one "
+                        "per core); what TF Serving's --tensorflow_intra_op_parallelism sets")
     args = p.parse_args(argv)
+    if args.intra_op_threads < 0:
+        p.error(f"--intra-op-threads must be >= 0, got {args.intra_op_threads}")
+    if args.intra_op_threads:  # read when TensorFlow makes its pools: nothing has run yet
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
     runners = {"project", "project_capi", "project_xla", "project_xla_capi"}
     if args.only and args.only - runners:
         p.error(f"--only: unknown runner(s) {sorted(args.only - runners)}; "
@@ -100,6 +108,7 @@ def main(argv=None):
     data = common.G2PData()
     out = common.header(sys.argv[1:] if argv is None else argv)
     out["benchmark"] = "decode_speed"
+    out["intra_op_threads"] = args.intra_op_threads or "auto"
     model = common.trained_project_model(data, args.embedding_dim, args.units, args.train_steps, args.seed)
     runners = {}
     wanted = lambda name: args.only is None or name in args.only  # noqa: E731

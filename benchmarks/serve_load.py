@@ -63,6 +63,9 @@ def parse_args(argv=None):
                         "core to request handling and doubles the mean batch size at 32 clients")
     p.add_argument("--grpc-max-workers", type=int, default=None,
                    help="gRPC worker threads of both servers (default: the server's)")
+    p.add_argument("--intra-op-parallelism", type=int, default=0,
+                   help="both servers' --tensorflow_intra_op_parallelism (0: TensorFlow's "
+                        "choice, one thread per core)")
     p.add_argument("--train-steps", type=int, default=300, help="training of the served model")
     p.add_argument("--xla", action="store_true", help="serve an export with jit_compile=True")
     args = p.parse_args(argv)
@@ -168,7 +171,7 @@ def load(server, client, clients, max_requests, max_seconds):
 
 
 def server_options(args, batched):
-    extra = []
+    extra = [f"--tensorflow_intra_op_parallelism={args.intra_op_parallelism}"]
     if args.grpc_max_workers is not None:
         extra.append(f"--grpc_max_workers={args.grpc_max_workers}")
     if batched:
@@ -186,6 +189,7 @@ def main(argv=None):
     out.update(benchmark="serve_load", client=args.client, batching={
         "max_batch_size": args.max_batch_size, "batch_timeout_micros": args.batch_timeout_micros,
         "num_batch_threads": args.num_batch_threads}, grpc_max_workers=args.grpc_max_workers,
+        intra_op_parallelism=args.intra_op_parallelism or "auto",
         xla_export=args.xla)
     model = common.trained_project_model(data, args.embedding_dim, args.units, args.train_steps, args.seed)
     words = data.test_words

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import requests
+import tensorflow as tf
 from server_fixtures import build_store, expected_text
 
 from tfseq2seq.client import GrpcClient, RestClient, ServingError
@@ -151,6 +152,56 @@ def test_num_batch_threads_option(store, monkeypatch, capsys):
     assert "invalid int value: 'x'" in capsys.readouterr().err
 
 
+def test_thread_pool_options(store, monkeypatch, capsys):
+    """TF Serving's --tensorflow_{intra,inter}_op_parallelism reach serve(); in a process
+    where TensorFlow already runs (this one) a different size is refused, not ignored.
+    That they take effect in a fresh process is checked by ``test_sigterm_stops_cleanly``."""
+    from tfseq2seq.cli import main as cli_main
+    from tfseq2seq.server import app
+
+    running = tf.config.threading.get_intra_op_parallelism_threads()
+    with pytest.raises(ValueError, match=rf"tensorflow_intra_op_parallelism={running + 1} "
+                                         r"cannot take effect: TensorFlow already runs"):
+        serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
+              intra_op_parallelism=running + 1)
+    with pytest.raises(ValueError, match=r"tensorflow_inter_op_parallelism must be an integer "
+                                         r">= 0, got -1"):
+        serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
+              inter_op_parallelism=-1)
+    handle = serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
+                   intra_op_parallelism=running, inter_op_parallelism=0)  # unchanged: fine
+    handle.stop(grace=1)
+
+    seen = []
+
+    class FakeHandle:
+        manager = type("M", (), {"versions": staticmethod(lambda: [1])})()
+        grpc_target = rest_url = None
+
+        def run_forever(self, grace=5.0):
+            pass
+
+    def fake_serve(*args, **kwargs):
+        seen.append((kwargs["intra_op_parallelism"], kwargs["inter_op_parallelism"]))
+        return FakeHandle()
+
+    monkeypatch.setattr(app, "serve", fake_serve)
+    required = ["--model_name", "stub", "--model_base_path", str(store / "base")]
+    assert main(required + ["--tensorflow_intra_op_parallelism", "1",
+                            "--tensorflow_inter_op_parallelism", "3"]) == 0
+    assert main(required) == 0
+    cli_main(["serve", *required, "--intra-op-parallelism", "2"])
+    cli_main(["serve", *required, "--tensorflow_inter_op_parallelism", "4"])
+    assert seen == [(1, 3), (0, 0), (2, 0), (0, 4)]
+    capsys.readouterr()
+    for argv in (required + ["--tensorflow_intra_op_parallelism", "-1"],
+                 ["serve", *required, "--inter-op-parallelism", "-3"]):
+        with pytest.raises(SystemExit) as exit_info:
+            (main if argv[0] != "serve" else cli_main)(argv)
+        assert exit_info.value.code == 2
+        assert "must be >= 0, got -" in capsys.readouterr().err
+
+
 def test_graceful_stop_finishes_in_flight(store):
     handle = serve(str(store / "base"), "stub", port=0, rest_api_port=0, poll_seconds=0)
     servable = handle.manager.get()
@@ -248,7 +299,8 @@ def app_process(store):
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfseq2seq.server.app", "--model_name", "stub",
          "--model_base_path", str(store / "base"), "--port", "0", "--rest_api_port", "0",
-         "--poll_seconds", "0", "--log_level", "WARNING"],
+         "--poll_seconds", "0", "--log_level", "WARNING",
+         "--tensorflow_intra_op_parallelism", "1", "--tensorflow_inter_op_parallelism", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     yield proc
     if proc.poll() is None:
@@ -263,6 +315,8 @@ def test_sigterm_stops_cleanly(app_process):
     reader.start()
     reader.join(90)
     assert lines and lines[0].startswith("serving model stub"), lines
+    # the thread-pool flags took effect (TensorFlow had not run anything before them)
+    assert " threads intra-op=1 inter-op=3 " in lines[0], lines
     rest_url = lines[0].split("rest=")[1].strip()
     assert RestClient(rest_url, "stub").translate(["ab"])[0]["text"] == "BA"
     app_process.send_signal(signal.SIGTERM)

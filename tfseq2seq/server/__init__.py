@@ -60,17 +60,25 @@ def not_found(*parts):
     return StatusError("NOT_FOUND", "".join(str(p) for p in parts))
 
 
-def positive_int(text):
-    """``argparse`` type of the server options: an int >= 1 (the error names the value)."""
-    import argparse
+def _int_at_least(minimum):
+    """An ``argparse`` type: an int >= ``minimum`` (the error names the value)."""
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    def parse(text):
+        import argparse
+
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _int_at_least(1)  # argparse type of counts such as --num_batch_threads
+nonnegative_int = _int_at_least(0)  # ... and of options where 0 means "TensorFlow's choice"
 
 
 def __getattr__(name):  # lazy: importing the package must not import TensorFlow

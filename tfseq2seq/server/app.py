@@ -11,11 +11,12 @@ import signal
 import sys
 import threading
 
-from tfseq2seq.server import positive_int
+from tfseq2seq.server import nonnegative_int, positive_int
 from tfseq2seq.server.batching import Batcher, RequestRunner
 from tfseq2seq.server.grpc_service import make_grpc_server
 from tfseq2seq.server.models import ModelManager
 from tfseq2seq.server.rest import RestApi, RestServer
+from tfseq2seq.server.threads import configure_threads, describe_threads
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +96,21 @@ class ServerHandle:
 def serve(model_base_path, model_name, port=8500, rest_api_port=8501, host="127.0.0.1",
           max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_rows=DEFAULT_MAX_BATCH_ROWS,
           enable_batching=False, poll_seconds=1.0, max_batch_size=32,
-          batch_timeout_micros=2000, grpc_max_workers=None, num_batch_threads=None):
+          batch_timeout_micros=2000, grpc_max_workers=None, num_batch_threads=None,
+          intra_op_parallelism=0, inter_op_parallelism=0):
     """Load ``model_base_path/<version>/`` and serve it over gRPC and REST.
 
     ``grpc_max_workers`` bounds concurrent gRPC calls (default 16, or twice
     ``max_batch_size`` with batching so that a batch can fill up).
     ``num_batch_threads`` bounds the batches run at once with batching (default: the
     number of CPUs).
+    ``intra_op_parallelism`` / ``inter_op_parallelism`` size TensorFlow's thread pools
+    (``0``: TensorFlow's choice; see ``tfseq2seq.server.threads``); they take effect only
+    if TensorFlow has not run anything yet in this process (else ``ValueError``).
     """
     if num_batch_threads is not None and num_batch_threads < 1:
         raise ValueError(f"num_batch_threads must be >= 1, got {num_batch_threads}")
+    configure_threads(intra_op_parallelism, inter_op_parallelism)
     if grpc_max_workers is None:
         grpc_max_workers = max(16, 2 * max_batch_size) if enable_batching else 16
     manager = ModelManager(model_base_path, model_name, poll_seconds=poll_seconds).start()
@@ -150,6 +156,11 @@ def _parser():
                    dest="poll_seconds", help="seconds between version scans (0 = never)")
     p.add_argument("--grpc_max_workers", type=int, default=None,
                    help="gRPC worker threads (default 16, or 2*max_batch_size with batching)")
+    p.add_argument("--tensorflow_intra_op_parallelism", type=nonnegative_int, default=0,
+                   help="threads one TensorFlow op may use (0 = TensorFlow's choice, one per "
+                        "core); 1 cuts the latency of small recurrent models (see README)")
+    p.add_argument("--tensorflow_inter_op_parallelism", type=nonnegative_int, default=0,
+                   help="TensorFlow ops run at once (0 = TensorFlow's choice)")
     p.add_argument("--grace_seconds", type=float, default=5.0,
                    help="time in-flight requests get to finish on SIGTERM/SIGINT")
     p.add_argument("--log_level", default="INFO")
@@ -168,9 +179,12 @@ def main(argv=None):
                    poll_seconds=args.poll_seconds, max_batch_size=args.max_batch_size,
                    batch_timeout_micros=args.batch_timeout_micros,
                    grpc_max_workers=args.grpc_max_workers,
-                   num_batch_threads=args.num_batch_threads)
+                   num_batch_threads=args.num_batch_threads,
+                   intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+                   inter_op_parallelism=args.tensorflow_inter_op_parallelism)
     print(f"serving model {args.model_name} versions {handle.manager.versions()} "
-          f"grpc={handle.grpc_target} rest={handle.rest_url}", flush=True)
+          f"threads {describe_threads()} grpc={handle.grpc_target} rest={handle.rest_url}",
+          flush=True)
     handle.run_forever(args.grace_seconds)
     print("stopped", flush=True)
     return 0
