@@ -93,7 +93,7 @@ class ServingModule(tf.Module):
                 message=f"input text has more than max_source_len={limit} tokens")
         elif limit is not None:
             tokens = tokens[:, :limit]
-        ids = tf.cast(tf.ragged.map_flat_values(self.source_table.lookup, tokens), tf.int32)
+        ids = text_lib.lookup_ids(tokens, self.source_table)
         counts = tf.cast(ids.row_lengths(), tf.int32)
         # At least one column: the encoder cannot run over zero time steps.
         shape = tf.stack([ids.nrows(out_type=tf.int32), tf.maximum(tf.reduce_max(counts), 1)])

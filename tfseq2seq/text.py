@@ -261,13 +261,18 @@ def encode(texts, tokenizer: Tokenizer, table: tf.lookup.StaticHashTable, add_st
     tokens = tokenizer.tokenize(texts)
     if max_len is not None:
         tokens = tokens[:, :max_len]
-    ids = tf.cast(tf.ragged.map_flat_values(table.lookup, tokens), tf.int32)
+    ids = lookup_ids(tokens, table)
     batch = ids.nrows()
     parts = [tf.fill([batch, 1], START_ID)] if add_start else []
     parts.append(ids)
     if add_end:
         parts.append(tf.fill([batch, 1], END_ID))
     return tf.concat(parts, axis=1) if len(parts) > 1 else ids
+
+
+def lookup_ids(tokens: tf.RaggedTensor, table: tf.lookup.StaticHashTable) -> tf.RaggedTensor:
+    """string tokens [batch, (n)] -> their int32 ids [batch, (n)] (``<unk>`` if unknown)."""
+    return tf.cast(tf.ragged.map_flat_values(table.lookup, tokens), tf.int32)
 
 
 def decode(ids, tokenizer: Tokenizer, table: tf.lookup.StaticHashTable) -> tf.Tensor:

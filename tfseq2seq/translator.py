@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfseq2seq.model import default_max_length
 from tfseq2seq.progress import progress_bar
-from tfseq2seq.text import encode
+from tfseq2seq.text import lookup_ids
 
 
 @dataclasses.dataclass
@@ -38,11 +38,10 @@ class Translator:
 
     def encode(self, texts):
         """``(ids [batch, src_len] int32, source token lists)`` for a list of strings."""
-        texts = tf.constant(list(texts), tf.string)
-        tokens = self.run.source_tokenizer.tokenize(texts)
+        tokens = self.run.source_tokenizer.tokenize(tf.constant(list(texts), tf.string))
         if self.max_source_len:
             tokens = tokens[:, : self.max_source_len]
-        ids = encode(texts, self.run.source_tokenizer, self._source_table, max_len=self.max_source_len)
+        ids = lookup_ids(tokens, self._source_table)
         token_lists = [[t.decode("utf-8") for t in row] for row in tokens.to_list()]
         return ids.to_tensor(0).numpy(), token_lists
 
