@@ -136,3 +136,21 @@ def test_export_serve_and_query_agree_with_translate(run_dir, tmp_path, capsys):
     texts = signature(text=tf.constant(["hello", "cat"]))["text"].numpy()
     assert capsys.readouterr().out.startswith("exported:")
     assert "".join(f"{w}\t{t.decode()}\n" for w, t in zip(["hello", "cat"], texts)) == expected
+
+
+def test_translator_truncates_sources_to_max_source_len(run_dir):
+    """The Python-side path truncates like the export: the first ``max_source_len`` tokens,
+    the ids of exactly those tokens, attention over them only."""
+    from tfseq2seq.run_dir import load_run
+    from tfseq2seq.translator import Translator
+
+    run = load_run(run_dir)
+    full_ids, full_tokens = Translator(run, max_source_len=100).encode(["abcdefg", "xy"])
+    ids, tokens = Translator(run, max_source_len=3).encode(["abcdefg", "xy"])
+    assert tokens == [full_tokens[0][:3], full_tokens[1]] and len(full_tokens[0]) > 3
+    assert ids.shape == (2, 3) and (ids[0] == full_ids[0, :3]).all()
+    assert (ids[0] == run.source_vocab.ids(tokens[0])).all() and ids[1, 2] == 0
+    cut = Translator(run, max_source_len=3).translate(["abcdefg"])[0]
+    same = Translator(run, max_source_len=3).translate(["".join(tokens[0])])[0]
+    assert cut.source_tokens == tokens[0] and cut.attention.shape[1] == 3
+    assert (cut.text, cut.tokens) == (same.text, same.tokens)
