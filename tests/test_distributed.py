@@ -144,3 +144,75 @@ def test_mirrored_with_two_replicas_trains(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0 < history["loss"][0] < 4.5 and os.path.exists(tmp_path / "m" / "model.keras")
+
+
+def _worker_backup_state(path):
+    try:
+        with open(os.path.join(path, "state.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+def test_two_workers_one_backup_apart_resume_together(tmp_path, monkeypatch):
+    """A crash between two workers' saves leaves their newest backups one generation
+    apart; restarted, they agree on the older one (each keeps two) instead of entering
+    the collectives at different steps, and finish the run."""
+    import signal
+    import time
+
+    run_dir, ports = str(tmp_path / "mw"), _free_ports(2)
+    settings = ["training.epochs=3", "training.steps_per_epoch=12", "training.backup_every_steps=2",
+                "data.dev_limit=8"]
+    command = [sys.executable, "-m", "tfseq2seq.cli", "train", "--config", SMOKE, "--run-dir",
+               run_dir, "--quiet", "--strategy", "multi_worker"]
+    for setting in settings:
+        command += ["--set", setting]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    monkeypatch.setenv("TF_CONFIG", _tf_config(ports, 1))
+    backups = [os.path.join(run_dir, "backup"),
+               os.path.join(distributed.worker_run_dir(run_dir), "backup")]
+
+    def start():
+        return [subprocess.Popen(command, env={**env, "TF_CONFIG": _tf_config(ports, i)},
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True) for i in range(2)]
+
+    procs = start()
+    try:  # kill both once each has two generations, in the first epoch
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            states = [_worker_backup_state(b) for b in backups]
+            if all(s and s.get("previous") for s in states):
+                break
+            time.sleep(0.05)
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+        outputs = [p.communicate(timeout=60)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    states = [_worker_backup_state(b) for b in backups]
+    assert all(s and s.get("previous") for s in states), (states, [o[-2000:] for o in outputs])
+    if states[0]["iterations"] == states[1]["iterations"]:  # make worker 1 one save behind
+        with open(os.path.join(backups[1], "state.json"), "w", encoding="utf-8") as f:
+            json.dump(states[1]["previous"], f)
+    newest = [_worker_backup_state(b)["iterations"] for b in backups]
+    assert newest[0] != newest[1], newest
+    agreed = min(newest)
+
+    procs = start()
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n\n".join(o[-3000:] for o in outputs)
+    for output in outputs:
+        assert f"optimizer step {agreed}\n" in output, output[-2000:]
+    assert len(json.load(open(os.path.join(run_dir, "history.json")))["loss"]) == 3

@@ -130,3 +130,52 @@ def test_backup_of_a_different_model_is_reported(tmp_path):
     (tmp_path / "backup" / "state.json").write_text("{trunc")
     with pytest.raises(ValueError, match="unreadable backup state"):
         backup.restore(model(8))
+
+
+def test_backup_keeps_two_generations_and_restores_the_agreed_one(tmp_path):
+    """Workers of a multi-worker run can be one backup apart after a crash: each keeps the
+    generation before its newest, and ``restore(agree=...)`` loads the one at the agreed
+    optimizer step (weights, epoch/step, history), or says clearly that none fits."""
+    import keras
+    import numpy as np
+
+    from tfseq2seq.callbacks import TrainingBackup
+    from tfseq2seq.model import Seq2Seq
+
+    def model():
+        m = Seq2Seq(12, 12, embedding_dim=4, units=8)
+        m.compile(optimizer=keras.optimizers.Adam())
+        return m
+
+    trained, x = model(), np.random.default_rng(0).integers(1, 12, (4, 5))
+    directory = tmp_path / "backup"
+    backup = TrainingBackup(str(directory), every_steps=1)
+    backup.set_model(trained)
+    snapshots = {}  # optimizer step -> (first weight, (epoch, step))
+    for epoch in range(3):
+        trained.fit((x, x), x, epochs=1, batch_size=2, verbose=0)
+        backup.on_epoch_end(epoch, {"loss": float(epoch)})
+        snapshots[int(trained.optimizer.iterations.numpy())] = (
+            trained.weights[0].numpy().copy(), (epoch + 1, 0))
+    newest, previous, oldest = sorted(snapshots, reverse=True)
+    weights = sorted(f.name for f in directory.glob("*.weights.h5"))
+    assert weights == sorted([f"state-{newest}-3.weights.h5", f"state-{previous}-2.weights.h5"])
+
+    def restored(agreed):
+        fresh, asked = model(), []
+        backup_now = TrainingBackup(str(directory))
+        position = backup_now.restore(fresh, agree=lambda mine: asked.append(mine) or agreed)
+        return fresh, position, backup_now.history, asked
+
+    fresh, position, history, asked = restored(previous)  # another worker is one behind
+    assert asked == [newest] and position == snapshots[previous][1]
+    np.testing.assert_array_equal(fresh.weights[0].numpy(), snapshots[previous][0])
+    assert int(fresh.optimizer.iterations.numpy()) == previous
+    assert history == {"loss": [0.0, 1.0]}
+    fresh, position, _, _ = restored(newest)
+    assert position == (3, 0) and int(fresh.optimizer.iterations.numpy()) == newest
+    np.testing.assert_array_equal(fresh.weights[0].numpy(), snapshots[newest][0])
+    assert restored(0)[1] == (0, 0)  # a worker without a backup: everyone starts over
+    with pytest.raises(ValueError, match=rf"cannot agree on a backup.*all have optimizer step "
+                                         rf"{oldest}; this one has {newest}, {previous}"):
+        restored(oldest)

@@ -74,12 +74,16 @@ class BestModelSaver(keras.callbacks.Callback):
 class TrainingBackup(keras.callbacks.Callback):
     """Backs up the training state every ``every_steps`` batches and at each epoch end.
 
-    ``directory/state.weights.h5`` holds the model and optimizer variables (so
-    ``optimizer.iterations``, which drives the scheduled-sampling ε and the learning-rate
-    schedule, comes back too); ``directory/state.json`` holds the epoch, the step within
-    it, the sampling seed state and the history of the finished epochs. Both are written under temporary names and renamed,
-    the weights first, each under a new name that the JSON then points to, so a crash at
-    any moment leaves a consistent backup. ``restore`` reads it back before ``fit``.
+    ``directory/state-<optimizer step>-<epoch>.weights.h5`` holds the model and optimizer
+    variables (so ``optimizer.iterations``, which drives the scheduled-sampling ε and the
+    learning-rate schedule, comes back too); ``directory/state.json`` holds the epoch, the
+    step within it, the sampling seed state and the history of the finished epochs. Both
+    are written under temporary names and renamed, the weights first, each under a new
+    name that the JSON then points to, so a crash at any moment leaves a consistent
+    backup. The generation before the newest is kept too (``state.json["previous"]`` and
+    its weights): workers of one multi-worker run save at the same steps, but a crash can
+    land between two workers' saves, and then they can still agree on a common one.
+    ``restore`` reads a generation back before ``fit``.
     """
 
     STATE = "state.json"
@@ -104,9 +108,26 @@ class TrainingBackup(keras.callbacks.Callback):
             raise ValueError(f"{self.directory}: unreadable backup state ({e}); "
                              "delete the backup directory to start over") from None
 
-    def restore(self, model):
-        """Loads the backup into ``model`` (compiled); returns ``(epoch, step)`` to resume at."""
+    def restore(self, model, agree=None):
+        """Loads a backup into ``model`` (compiled); returns ``(epoch, step)`` to resume at.
+
+        Without ``agree``: the newest backup. With it (multi-worker runs), the one at the
+        optimizer step ``agree(newest step here, or 0 without a backup)`` returns, i.e.
+        the step every worker can resume from (0: start over); ``ValueError`` if this
+        worker has neither that generation nor the one before.
+        """
         state = self.state()
+        if agree is not None:
+            generations = [g for g in (state, (state or {}).get("previous")) if g]
+            target = int(agree(int(state["iterations"]) if state else 0))
+            chosen = [g for g in generations if int(g["iterations"]) == target]
+            if target and not chosen:
+                have = ", ".join(str(g["iterations"]) for g in generations) or "none"
+                raise ValueError(
+                    f"{self.directory}: the workers cannot agree on a backup to resume from "
+                    f"(all have optimizer step {target}; this one has {have}); delete every "
+                    "worker's backup directory to start over")
+            state = chosen[0] if chosen else None
         if state is None:
             return 0, 0
         self.history = state.get("history", {})
@@ -136,19 +157,25 @@ class TrainingBackup(keras.callbacks.Callback):
         self._save(epoch + 1, 0)
 
     def _save(self, epoch, step):
-        previous = (self.state() or {}).get("weights")
+        previous = self.state()
         iterations = int(self.model.optimizer.iterations.numpy())
         name = f"state-{iterations}-{epoch}.weights.h5"
         save_atomic(self.model.save_weights, os.path.join(self.directory, name), ".weights.h5")
         state = {"epoch": epoch, "step": step, "iterations": iterations, "weights": name,
                  "seed_state": self.model.seed_generator.state.numpy().tolist(),
                  "history": self.history}
+        if previous and previous["weights"] != name:
+            state["previous"] = {k: v for k, v in previous.items() if k != "previous"}
+        elif previous and previous.get("previous"):  # saved again at the same step
+            state["previous"] = previous["previous"]
         write_text_atomic(os.path.join(self.directory, self.STATE), json.dumps(state))
-        if previous and previous != name:
-            try:
-                os.remove(os.path.join(self.directory, previous))
-            except FileNotFoundError:
-                pass
+        kept = {name, state.get("previous", {}).get("weights")}
+        for old in os.listdir(self.directory):  # generations before the two kept
+            if old.endswith(".weights.h5") and old not in kept:
+                try:
+                    os.remove(os.path.join(self.directory, old))
+                except FileNotFoundError:
+                    pass
 
 
 class EarlyStopping(keras.callbacks.Callback):

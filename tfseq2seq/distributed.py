@@ -127,3 +127,21 @@ def _logs_as_vectors(step):
         return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
 
     return vector_logs_step
+
+
+def backup_agreement(strategy):
+    """``TrainingBackup.restore``'s ``agree`` for a multi-worker run (``None`` otherwise):
+    maps this worker's newest backup step to the smallest over all workers, so every
+    worker resumes from the same step (a crash between two workers' saves leaves them one
+    backup apart). A collective: every worker must call it, at the same point."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return None
+
+    def smallest(step):
+        steps = strategy.experimental_distribute_values_from_function(
+            lambda _: tf.constant([step], tf.int64))
+        return int(tf.reduce_min(strategy.gather(steps, axis=0)))
+
+    return smallest

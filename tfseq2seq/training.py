@@ -15,7 +15,7 @@ from tfseq2seq.callbacks import (BestModelSaver, DevDecodeMetrics, EarlyStopping
 from tfseq2seq.config import save_config
 from tfseq2seq.data import make_dataset
 from tfseq2seq.datasets import load_corpus
-from tfseq2seq.distributed import (build_for_strategy, cleanup_worker_dir,
+from tfseq2seq.distributed import (backup_agreement, build_for_strategy, cleanup_worker_dir,
                                    distribute_dataset_options, make_strategy, worker_run_dir)
 from tfseq2seq.model import Seq2Seq
 from tfseq2seq.schedules import ScheduledSampling
@@ -158,7 +158,7 @@ def _train(config, run_path, strategy, verbose):
         model.compile(optimizer=make_optimizer(config.training, steps),
                       jit_compile=config.training.jit_compile)
         backup = TrainingBackup(run.file(BACKUP), config.training.backup_every_steps)
-        epoch, step = backup.restore(model)
+        epoch, step = backup.restore(model, agree=backup_agreement(strategy))
     build_for_strategy(model, strategy, train_ds)
     warnings.filterwarnings("ignore", message="Your input ran out of data")  # unknown epoch size
     epochs = config.training.epochs
