@@ -104,9 +104,30 @@ def test_next_batch_starts_before_the_finished_batch_wakes_its_followers(monkeyp
     assert all(t > second_start for t, v in finished if v < 4), (starts, finished)
 
 
+def _record_serve_calls(monkeypatch):
+    """Replaces ``app.serve`` by a recorder of its keyword arguments whose handle returns
+    at once, so ``main`` and ``tfseq2seq serve`` can be run for their option parsing."""
+    from tfseq2seq.server import app
+
+    calls = []
+
+    class FakeHandle:  # what serve() returns, minus the serving
+        manager = type("M", (), {"versions": staticmethod(lambda: [1])})()
+        grpc_target = rest_url = None
+
+        def run_forever(self, grace=5.0):
+            pass
+
+    def fake_serve(*args, **kwargs):
+        calls.append(kwargs)
+        return FakeHandle()
+
+    monkeypatch.setattr(app, "serve", fake_serve)
+    return calls
+
+
 def test_num_batch_threads_option(store, monkeypatch, capsys):
     from tfseq2seq.cli import main as cli_main
-    from tfseq2seq.server import app
 
     for threads, want in ((None, os.cpu_count()), (3, 3)):
         handle = serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
@@ -119,26 +140,14 @@ def test_num_batch_threads_option(store, monkeypatch, capsys):
         serve(str(store / "base"), "stub", port=None, rest_api_port=None, poll_seconds=0,
               enable_batching=True, num_batch_threads=0)
 
-    seen = []
-
-    class FakeHandle:  # what serve() returns, minus the serving
-        manager = type("M", (), {"versions": staticmethod(lambda: [1])})()
-        grpc_target = rest_url = None
-
-        def run_forever(self, grace=5.0):
-            pass
-
-    def fake_serve(*args, **kwargs):
-        seen.append(kwargs.get("num_batch_threads"))
-        return FakeHandle()
-
-    monkeypatch.setattr(app, "serve", fake_serve)
+    calls = _record_serve_calls(monkeypatch)
     required = ["--model_name", "stub", "--model_base_path", str(store / "base")]
     assert main(required + ["--enable_batching", "--num_batch_threads", "2"]) == 0
     assert main(required) == 0
     cli_main(["serve", "--model-base-path", str(store / "base"), "--model-name", "stub",
               "--enable-batching", "--num-batch-threads", "4"])
     cli_main(["serve", "--model-base-path", str(store / "base"), "--model-name", "stub"])
+    seen = [kwargs["num_batch_threads"] for kwargs in calls]
     assert seen == [2, None, 4, None]  # None: the Batcher's default, one thread per CPU
     capsys.readouterr()
     for argv in (required + ["--num_batch_threads", "0"],
@@ -157,7 +166,6 @@ def test_thread_pool_options(store, monkeypatch, capsys):
     where TensorFlow already runs (this one) a different size is refused, not ignored.
     That they take effect in a fresh process is checked by ``test_sigterm_stops_cleanly``."""
     from tfseq2seq.cli import main as cli_main
-    from tfseq2seq.server import app
 
     running = tf.config.threading.get_intra_op_parallelism_threads()
     with pytest.raises(ValueError, match=rf"tensorflow_intra_op_parallelism={running + 1} "
@@ -172,26 +180,14 @@ def test_thread_pool_options(store, monkeypatch, capsys):
                    intra_op_parallelism=running, inter_op_parallelism=0)  # unchanged: fine
     handle.stop(grace=1)
 
-    seen = []
-
-    class FakeHandle:
-        manager = type("M", (), {"versions": staticmethod(lambda: [1])})()
-        grpc_target = rest_url = None
-
-        def run_forever(self, grace=5.0):
-            pass
-
-    def fake_serve(*args, **kwargs):
-        seen.append((kwargs["intra_op_parallelism"], kwargs["inter_op_parallelism"]))
-        return FakeHandle()
-
-    monkeypatch.setattr(app, "serve", fake_serve)
+    calls = _record_serve_calls(monkeypatch)
     required = ["--model_name", "stub", "--model_base_path", str(store / "base")]
     assert main(required + ["--tensorflow_intra_op_parallelism", "1",
                             "--tensorflow_inter_op_parallelism", "3"]) == 0
     assert main(required) == 0
     cli_main(["serve", *required, "--intra-op-parallelism", "2"])
     cli_main(["serve", *required, "--tensorflow_inter_op_parallelism", "4"])
+    seen = [(kw["intra_op_parallelism"], kw["inter_op_parallelism"]) for kw in calls]
     assert seen == [(1, 3), (0, 0), (2, 0), (0, 4)]
     capsys.readouterr()
     for argv in (required + ["--tensorflow_intra_op_parallelism", "-1"],

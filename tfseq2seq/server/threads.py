@@ -5,9 +5,10 @@ Intra-op threads split one op (a matmul, an elementwise op) across cores; inter-
 threads run independent ops at once. ``0`` leaves the choice to TensorFlow (one thread
 per core for both). A recurrent model decoding a few words per call runs hundreds of
 small ops in sequence, and splitting each of them across cores costs more in thread
-hand-offs than it saves: on the 2-core benchmark machine ``intra_op=1`` halves the
-batch-1 latency of the default export and doubles unbatched serving throughput
-(``benchmarks/RESULTS.md``, run 4), while batches of hundreds of rows lose a little.
+hand-offs than it saves: on the 2-core benchmark machine ``intra_op=1`` takes ~30 % off
+a batch-1 call of the default export and raises one-at-a-time serving throughput
+1.6–2.2× (``benchmarks/RESULTS.md``, run 4); batches of hundreds of rows gain nothing,
+and the XLA export loses there.
 The pools are made when TensorFlow first runs something, so this must come first.
 """
 
