@@ -126,6 +126,19 @@ def _record_serve_calls(monkeypatch):
     return calls
 
 
+def _assert_usage_errors(capsys, message, *argvs):
+    """Each argv (``python -m tfseq2seq.server.app``'s, or ``tfseq2seq serve ...``) exits
+    with status 2 and ``message`` on stderr."""
+    from tfseq2seq.cli import main as cli_main
+
+    capsys.readouterr()
+    for argv in argvs:
+        with pytest.raises(SystemExit) as exit_info:
+            (cli_main if argv[0] == "serve" else main)(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, argv
+
+
 def test_num_batch_threads_option(store, monkeypatch, capsys):
     from tfseq2seq.cli import main as cli_main
 
@@ -149,13 +162,8 @@ def test_num_batch_threads_option(store, monkeypatch, capsys):
     cli_main(["serve", "--model-base-path", str(store / "base"), "--model-name", "stub"])
     seen = [kwargs["num_batch_threads"] for kwargs in calls]
     assert seen == [2, None, 4, None]  # None: the Batcher's default, one thread per CPU
-    capsys.readouterr()
-    for argv in (required + ["--num_batch_threads", "0"],
-                 ["serve", *required, "--num-batch-threads", "-2"]):
-        with pytest.raises(SystemExit) as exit_info:
-            (main if argv[0] != "serve" else cli_main)(argv)
-        assert exit_info.value.code == 2
-        assert "must be >= 1, got " in capsys.readouterr().err
+    _assert_usage_errors(capsys, "must be >= 1, got ", required + ["--num_batch_threads", "0"],
+                         ["serve", *required, "--num-batch-threads", "-2"])
     with pytest.raises(SystemExit):
         main(required + ["--num_batch_threads", "x"])
     assert "invalid int value: 'x'" in capsys.readouterr().err
@@ -189,13 +197,9 @@ def test_thread_pool_options(store, monkeypatch, capsys):
     cli_main(["serve", *required, "--tensorflow_inter_op_parallelism", "4"])
     seen = [(kw["intra_op_parallelism"], kw["inter_op_parallelism"]) for kw in calls]
     assert seen == [(1, 3), (0, 0), (2, 0), (0, 4)]
-    capsys.readouterr()
-    for argv in (required + ["--tensorflow_intra_op_parallelism", "-1"],
-                 ["serve", *required, "--inter-op-parallelism", "-3"]):
-        with pytest.raises(SystemExit) as exit_info:
-            (main if argv[0] != "serve" else cli_main)(argv)
-        assert exit_info.value.code == 2
-        assert "must be >= 0, got -" in capsys.readouterr().err
+    _assert_usage_errors(capsys, "must be >= 0, got -",
+                         required + ["--tensorflow_intra_op_parallelism", "-1"],
+                         ["serve", *required, "--inter-op-parallelism", "-3"])
 
 
 def test_graceful_stop_finishes_in_flight(store):
