@@ -8,6 +8,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+from tfseq2seq import export
 from tfseq2seq.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,11 +132,16 @@ def test_export_serve_and_query_agree_with_translate(run_dir, tmp_path, capsys):
         assert "404" in capsys.readouterr().err
     # --xla: the greedy signature compiled with XLA gives the same translations
     xla_base = tmp_path / "export" / "g2p_xla"
-    assert main(["export", run_dir, "--base-path", str(xla_base), "--xla", "--skip-op-check"]) == 0
+    assert main(["export", run_dir, "--base-path", str(xla_base), "--xla", "--skip-op-check",
+                 "--xla-warmup-rows", "2"]) == 0
     signature = tf.saved_model.load(str(xla_base / "1")).signatures["serving_default"]
     texts = signature(text=tf.constant(["hello", "cat"]))["text"].numpy()
     assert capsys.readouterr().out.startswith("exported:")
     assert "".join(f"{w}\t{t.decode()}\n" for w, t in zip(["hello", "cat"], texts)) == expected
+    # 2 signatures' warm-up + one per compiled shape: rows 1, 2 x 8, 16 tokens (smoke.yaml's
+    # max_source_len is 16)
+    warmup = export.read_warmup_requests(str(xla_base / "1"))
+    assert [len(r.inputs["text"].string_val) for r in warmup] == [1, 1, 1, 1, 2, 2]
 
 
 def test_translator_truncates_sources_to_max_source_len(run_dir):

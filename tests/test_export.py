@@ -253,8 +253,12 @@ def test_xla_export_runs_through_the_capi_like_the_default_export(env, tmp_path)
     path = export.export_model(env.model, env.tokenizer, env.tokenizer, *env.vocab_paths,
                                str(tmp_path / "toy_xla"), max_source_len=MAX_SOURCE_LEN,
                                beam_width=BEAM_WIDTH, length_penalty=LENGTH_PENALTY,
-                               jit_compile=True)
+                               jit_compile=True, xla_warmup_rows=4)
+    requests = export.read_warmup_requests(path)
+    warm = [(len(r.inputs["text"].string_val), r.model_spec.signature_name) for r in requests[2:]]
+    assert warm == [(rows, "serving_default") for rows in (1, 2, 4) for _ in range(3)]  # 8-24 tokens
     with CApiSavedModel(path) as model:
+        assert model.predict(requests[-1])["text"].shape == (4,)  # 4 texts of 24 tokens
         for texts in (TEXTS, TEXTS[:1], []):
             got = model.predict(export.predict_request(texts))
             want = serve(env.loaded.signatures["serving_default"], texts)
@@ -270,3 +274,23 @@ def test_xla_export_runs_through_the_capi_like_the_default_export(env, tmp_path)
 def test_capi_load_errors_are_tensorflow_errors(tmp_path):
     with pytest.raises(tf.errors.OpError, match="SavedModel"):
         CApiSavedModel(tmp_path)
+
+
+@pytest.mark.parametrize("tokenizer", [text.CharTokenizer(), text.WhitespaceTokenizer()])
+def test_xla_warmup_batches_cover_every_compiled_shape(tokenizer):
+    """The XLA export compiles one program per (rows → power of two, tokens → multiple of
+    8); its warm-up batches hit each program that requests of <= max_rows texts of <=
+    max_tokens tokens can reach, and no other."""
+    def padded(rows, tokens):
+        return 1 << (rows - 1).bit_length(), -(-tokens // export.XLA_LENGTH_MULTIPLE) * 8
+
+    batches = export.xla_warmup_batches(tokenizer, max_tokens=20, max_rows=5)
+    shapes = []
+    for batch in batches:
+        lengths = tokenizer.tokenize(tf.constant(batch)).row_lengths().numpy()
+        assert len(set(lengths)) == 1, batch
+        shapes.append(padded(len(batch), int(lengths[0])))
+    reachable = {padded(r, n) for r in range(1, 6) for n in range(1, 21)}
+    assert sorted(shapes) == sorted(reachable) and len(shapes) == len(set(shapes)) == 12
+    assert [len(b) for b in export.xla_warmup_batches(tokenizer, 8, max_rows=1)] == [1]
+    assert export.xla_warmup_batches(tokenizer, 8, max_rows=0) == []

@@ -21,7 +21,7 @@ def cmd_export(args):
         beam_width=args.beam_width or decoding.beam_width,
         length_penalty=decoding.length_penalty if args.length_penalty is None else args.length_penalty,
         max_output_len=decoding.max_output_len, warmup_texts=args.warmup or ("hello",),
-        jit_compile=args.xla)
+        jit_compile=args.xla, xla_warmup_rows=args.xla_warmup_rows)
     if not args.skip_op_check:
         check_ops(path)
     print(f"exported: {path}")
@@ -83,6 +83,10 @@ def add_serving_commands(sub):
                    help="compile the greedy signature with XLA (lower latency at small "
                         "batches; tensorflow_model_server then needs "
                         "--xla_cpu_compilation_enabled=true)")
+    p.add_argument("--xla-warmup-rows", type=nonnegative_int, default=32,
+                   help="with --xla: warm-up requests make the server compile the programs "
+                        "for batches of up to this many texts while loading (default 32, "
+                        "TF Serving's max_batch_size in serving/; 0: none)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs "

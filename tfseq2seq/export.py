@@ -39,6 +39,8 @@ SIGNATURES = ("serving_default", "beam_search")
 OUTPUT_KEYS = ("text", "tokens", "token_ids", "lengths", "scores", "attention")
 OVERLONG = ("truncate", "reject")
 WARMUP_PATH = os.path.join("assets.extra", "tf_serving_warmup_requests")
+XLA_LENGTH_MULTIPLE = 8  # the XLA export pads inputs to a multiple of this many tokens
+XLA_WARMUP_TOKENS = 32  # with no max_source_len, XLA warm-up covers inputs up to this long
 
 
 class ServingModule(tf.Module):
@@ -128,7 +130,7 @@ class ServingModule(tf.Module):
 def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, target_vocab_path,
                  base_path, version=None, max_source_len=None, overlong="truncate", beam_width=5,
                  length_penalty=0.6, max_output_len=None, warmup_texts=("hello",),
-                 jit_compile=False):
+                 jit_compile=False, xla_warmup_rows=32):
     """Exports ``model`` for TF Serving as ``base_path/<version>/``; returns that path.
 
     ``version`` defaults to one more than the largest integer version in ``base_path``
@@ -139,6 +141,11 @@ def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, t
     fail with InvalidArgumentError (``"reject"``); ``None`` means no limit (memory grows
     with ``in_len * out_len``). ``max_output_len`` fixes the decoding limit (default
     ``2 * in_len + 10``). ``warmup_texts`` become one warmup request per signature.
+    With ``jit_compile`` (greedy signature compiled by XLA, one program per padded input
+    shape), the warm-up also holds one request per program that requests of up to
+    ``xla_warmup_rows`` texts (0: none) and ``max_source_len`` tokens (else
+    ``XLA_WARMUP_TOKENS``) compile (``xla_warmup_batches``), so that a server compiles
+    them while loading rather than on the first request of each shape.
     """
     base_path = os.fspath(base_path)
     if version is not None:
@@ -161,7 +168,10 @@ def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, t
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a server may run as another user
         tf.saved_model.save(module, tmp, signatures=module.signatures())
-        write_warmup_requests(tmp, warmup_texts, os.path.basename(os.path.abspath(base_path)))
+        xla_batches = xla_warmup_batches(source_tokenizer, max_source_len or XLA_WARMUP_TOKENS,
+                                         xla_warmup_rows) if jit_compile else []
+        write_warmup_requests(tmp, warmup_texts, os.path.basename(os.path.abspath(base_path)),
+                              xla_batches)
         if os.path.exists(final):
             raise FileExistsError(f"version {version} appeared in {base_path} during export")
         os.rename(tmp, final)
@@ -171,7 +181,7 @@ def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, t
     return final
 
 
-def xla_greedy(model, max_output_len=None, length_multiple=8):
+def xla_greedy(model, max_output_len=None, length_multiple=XLA_LENGTH_MULTIPLE):
     """``model.greedy_graph`` with the encoder and the decode loop compiled by XLA.
 
     XLA compiles one program per input shape, so the id matrix is padded (with ``<pad>``,
@@ -214,6 +224,28 @@ def xla_greedy(model, max_output_len=None, length_multiple=8):
                 "scores": out["scores"][:batch], "attention": out["attention"][:batch, :, :length]}
 
     return greedy
+
+
+def xla_warmup_batches(tokenizer, max_tokens, max_rows=32, length_multiple=XLA_LENGTH_MULTIPLE):
+    """One batch of texts per program ``xla_greedy`` compiles for requests of up to
+    ``max_rows`` texts of up to ``max_tokens`` tokens: rows 1, 2, 4, ... up to the first
+    power of two >= ``max_rows``, times lengths ``length_multiple``, 2×, ... up to
+    ``max_tokens`` rounded up (each text is exactly that many tokens of ``tokenizer``).
+    Lengths that no probe text ("xxx…", "x x x…") tokenizes to are left out."""
+    if not max_rows:
+        return []
+    lengths = range(length_multiple, -(-max_tokens // length_multiple) * length_multiple + 1,
+                    length_multiple)
+    probes = {n: [("x" * n).encode(), " ".join(["x"] * n).encode()] for n in lengths}
+    counts = tokenizer.tokenize(tf.constant([t for texts in probes.values() for t in texts]))
+    counts = iter(counts.row_lengths().numpy())
+    texts = {}
+    for n, candidates in probes.items():
+        fitting = [t for t in candidates if next(counts) == n]
+        if fitting:
+            texts[n] = fitting[0]
+    rows = [2 ** k for k in range((int(max_rows) - 1).bit_length() + 1)]
+    return [[texts[n]] * r for r in rows for n in texts]
 
 
 def _tf_variable(variable):
@@ -275,15 +307,18 @@ def predict_request(texts, signature_name="serving_default", model_name="model")
     return request
 
 
-def write_warmup_requests(saved_model_dir, texts, model_name="model"):
-    """Writes one ``PredictionLog`` per signature to ``assets.extra/`` (TF Serving's warmup)."""
+def write_warmup_requests(saved_model_dir, texts, model_name="model", greedy_batches=()):
+    """Writes one ``PredictionLog`` per signature to ``assets.extra/`` (TF Serving's
+    warmup), then one ``serving_default`` request per batch of ``greedy_batches``."""
     path = os.path.join(saved_model_dir, WARMUP_PATH)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    requests = [(texts, name) for name in SIGNATURES]
+    requests += [(batch, "serving_default") for batch in greedy_batches]
     with tf.io.TFRecordWriter(path) as writer:
-        for name in SIGNATURES:
+        for batch, name in requests:
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(
-                    request=predict_request(texts, name, model_name)))
+                    request=predict_request(batch, name, model_name)))
             writer.write(log.SerializeToString())
     return path
 
