@@ -35,6 +35,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from peer import Peer  # noqa: E402
 
+from tfseq2seq.server import nonnegative_int  # noqa: E402
+
 
 def parse_args(argv=None):
     p = common.base_parser(__doc__.split("\n")[0])
@@ -52,13 +54,11 @@ def parse_args(argv=None):
                    help="comma-separated project runners to keep (project, project_capi, "
                         "project_xla, project_xla_capi); the peer always runs. Fewer models "
                         "in the process: less cache and thread-pool sharing")
-    p.add_argument("--intra-op-threads", type=int, default=0,
+    p.add_argument("--intra-op-threads", type=nonnegative_int, default=0,
                    help="TensorFlow's intra-op pool size for everything in this process (the "
                         "exports through both loaders and the peer; 0 = TensorFlow's choice, one "
                         "per core); what TF Serving's --tensorflow_intra_op_parallelism sets")
     args = p.parse_args(argv)
-    if args.intra_op_threads < 0:
-        p.error(f"--intra-op-threads must be >= 0, got {args.intra_op_threads}")
     if args.intra_op_threads:  # read when TensorFlow makes its pools: nothing has run yet
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
     runners = {"project", "project_capi", "project_xla", "project_xla_capi"}

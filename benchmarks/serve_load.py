@@ -40,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from load_clients import MODEL, make_client  # noqa: E402
 
+from tfseq2seq.server import nonnegative_int  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY = re.compile(r"grpc=(\S+) rest=(\S+)")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -63,7 +65,7 @@ def parse_args(argv=None):
                         "core to request handling and doubles the mean batch size at 32 clients")
     p.add_argument("--grpc-max-workers", type=int, default=None,
                    help="gRPC worker threads of both servers (default: the server's)")
-    p.add_argument("--intra-op-parallelism", type=int, default=0,
+    p.add_argument("--intra-op-parallelism", type=nonnegative_int, default=0,
                    help="both servers' --tensorflow_intra_op_parallelism (0: TensorFlow's "
                         "choice, one thread per core)")
     p.add_argument("--train-steps", type=int, default=300, help="training of the served model")
