@@ -236,16 +236,11 @@ def xla_warmup_batches(tokenizer, max_tokens, max_rows=32, length_multiple=XLA_L
         return []
     lengths = range(length_multiple, -(-max_tokens // length_multiple) * length_multiple + 1,
                     length_multiple)
-    probes = {n: [("x" * n).encode(), " ".join(["x"] * n).encode()] for n in lengths}
-    counts = tokenizer.tokenize(tf.constant([t for texts in probes.values() for t in texts]))
-    counts = iter(counts.row_lengths().numpy())
-    texts = {}
-    for n, candidates in probes.items():
-        fitting = [t for t in candidates if next(counts) == n]
-        if fitting:
-            texts[n] = fitting[0]
+    probes = [p for n in lengths for p in (("x" * n).encode(), " ".join(["x"] * n).encode())]
+    counts = dict(zip(probes, tokenizer.tokenize(tf.constant(probes)).row_lengths().numpy()))
+    texts = [next((p for p in probes if counts[p] == n), None) for n in lengths]
     rows = [2 ** k for k in range((int(max_rows) - 1).bit_length() + 1)]
-    return [[texts[n]] * r for r in rows for n in texts]
+    return [[text] * r for r in rows for text in texts if text is not None]
 
 
 def _tf_variable(variable):
