@@ -6,6 +6,7 @@ resumed epoch is trained on its own."""
 import json
 import math
 import os
+import time
 
 import keras
 
@@ -96,6 +97,8 @@ class TrainingBackup(keras.callbacks.Callback):
         self.directory, self.every_steps = directory, every_steps
         self.epoch, self.step_offset = 0, 0
         self.history = {}  # epoch logs of the whole run, including epochs before a restart
+        self.seconds = 0.0  # training wall time of the whole run up to the last backup
+        self._since = None
 
     def state(self):
         """The saved ``state.json`` as a dict, or ``None`` when there is no backup."""
@@ -131,6 +134,7 @@ class TrainingBackup(keras.callbacks.Callback):
         if state is None:
             return 0, 0
         self.history = state.get("history", {})
+        self.seconds = float(state.get("seconds", 0.0))
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         try:
@@ -142,6 +146,17 @@ class TrainingBackup(keras.callbacks.Callback):
             model.seed_generator.state.assign(state["seed_state"])
         return int(state["epoch"]), int(state["step"])
 
+    def on_train_begin(self, logs=None):
+        self._since = time.monotonic()
+
+    def elapsed(self):
+        """Training wall seconds of the whole run so far, restarts included."""
+        now = time.monotonic()
+        if self._since is not None:
+            self.seconds += now - self._since
+        self._since = now
+        return self.seconds
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
@@ -152,7 +167,8 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.step_offset = 0
-        for key, value in (logs or {}).items():
+        logs = {**(logs or {}), "wall_seconds": self.elapsed()}
+        for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         self._save(epoch + 1, 0)
 
@@ -163,7 +179,7 @@ class TrainingBackup(keras.callbacks.Callback):
         save_atomic(self.model.save_weights, os.path.join(self.directory, name), ".weights.h5")
         state = {"epoch": epoch, "step": step, "iterations": iterations, "weights": name,
                  "seed_state": self.model.seed_generator.state.numpy().tolist(),
-                 "history": self.history}
+                 "history": self.history, "seconds": self.elapsed()}
         if previous and previous["weights"] != name:
             state["previous"] = {k: v for k, v in previous.items() if k != "previous"}
         elif previous and previous.get("previous"):  # saved again at the same step
@@ -176,6 +192,32 @@ class TrainingBackup(keras.callbacks.Callback):
                     os.remove(os.path.join(self.directory, old))
                 except FileNotFoundError:
                     pass
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Keeps the model weights of the last ``keep`` epochs as
+    ``directory/epoch-<NNN>.weights.h5`` (written atomically; older ones are deleted),
+    for checkpoint averaging (``tfseq2seq average``)."""
+
+    def __init__(self, directory, keep):
+        super().__init__()
+        self.directory = directory
+        self.keep = require_positive_int("training.keep_checkpoints", keep)
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5")
+        save_atomic(self.model.save_weights, path, ".weights.h5")
+        for old in epoch_weights(self.directory)[:-self.keep]:
+            os.remove(old)
+
+
+def epoch_weights(directory):
+    """The epoch weight files in ``directory``, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    names = sorted(n for n in os.listdir(directory)
+                   if n.startswith("epoch-") and n.endswith(".weights.h5"))
+    return [os.path.join(directory, n) for n in names]
 
 
 class EarlyStopping(keras.callbacks.Callback):

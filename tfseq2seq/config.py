@@ -83,6 +83,7 @@ class TrainingConfig:
     steps_per_epoch: int | None = None
     strategy: str = "default"          # default | mirrored | multi_worker
     backup_every_steps: int | None = 100  # also back up mid-epoch (null: only at epoch ends)
+    keep_checkpoints: int | None = None  # keep the last N epochs' weights (for averaging)
 
 
 @dataclasses.dataclass

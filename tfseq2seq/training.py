@@ -10,8 +10,8 @@ import warnings
 import keras
 
 from tfseq2seq import run_dir as rd
-from tfseq2seq.callbacks import (BestModelSaver, DevDecodeMetrics, EarlyStopping, RunProgbar,
-                                 TrainingBackup)
+from tfseq2seq.callbacks import (BestModelSaver, DevDecodeMetrics, EarlyStopping, EpochWeights,
+                                 RunProgbar, TrainingBackup)
 from tfseq2seq.config import save_config
 from tfseq2seq.data import make_dataset
 from tfseq2seq.datasets import load_corpus
@@ -23,7 +23,7 @@ from tfseq2seq.text import Vocabulary, make_tokenizer, write_text_atomic
 from tfseq2seq.wordpiece_learner import learn_wordpiece_vocab
 
 logger = logging.getLogger(__name__)
-BACKUP, HISTORY = "backup", "history.json"
+BACKUP, HISTORY, CHECKPOINTS = "backup", "history.json", "checkpoints"
 
 
 def load_config_corpus(config):
@@ -188,4 +188,6 @@ def _callbacks(config, run, corpus):
         BestModelSaver(run.file(rd.MODEL)),
         keras.callbacks.TensorBoard(run.file("logs"), write_graph=False),
     ]
+    if config.training.keep_checkpoints:
+        callbacks.append(EpochWeights(run.file(CHECKPOINTS), config.training.keep_checkpoints))
     return callbacks
