@@ -14,7 +14,7 @@ test words, alternating project / peer call by call:
   alternate over the same words, so machine noise hits every runner alike.
 
 ``--capi`` adds the default export (and, with ``--xla``, the XLA export) run through TensorFlow's C API session loader
-(``tfseq2seq.capi_loader``, the C++ ``LoadSavedModel`` path TF Serving uses): the same
+(``tfseq2seq.export.capi``, the C++ ``LoadSavedModel`` path TF Serving uses): the same
 graph without Python's signature-call layer, i.e. closer to what a TF Serving
 ``Predict`` costs inside the server.
 
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from peer import Peer  # noqa: E402
 
-from tfseq2seq.server import nonnegative_int  # noqa: E402
+from tfseq2seq.util.argtypes import nonnegative_int  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -117,7 +117,7 @@ def main(argv=None):
         if wanted("project"):
             runners["project"] = run_project(tf.saved_model.load(path).signatures["serving_default"])
         if args.capi:
-            from tfseq2seq.capi_loader import CApiSavedModel
+            from tfseq2seq.export.capi import CApiSavedModel
             if wanted("project_capi"):
                 runners["project_capi"] = run_capi(CApiSavedModel(path))  # loaded into memory now
         if args.xla:

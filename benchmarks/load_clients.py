@@ -8,7 +8,7 @@ thread), ``send(connection, request) -> None or an error string``, ``release`` a
 import json
 import socket
 
-from tfseq2seq.client import GrpcClient, RestClient
+from tfseq2seq.serving.client import GrpcClient, RestClient
 
 MODEL = "g2p"
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
@@ -138,7 +138,7 @@ class RawGrpc:
 
 
 class LibraryClient:
-    """``tfseq2seq.client`` clients, one per thread, full response decoding."""
+    """``tfseq2seq.serving.client`` clients, one per thread, full response decoding."""
 
     def __init__(self, server, protocol, words):
         self.server, self.protocol, self.requests = server, protocol, list(words)

@@ -1,7 +1,7 @@
 """Load test of the local TF-Serving-protocol server: requests/s and p50/p99 latency.
 
 The benchmark model (``common.trained_project_model``) is exported once; two server
-processes (``python -m tfseq2seq.server.app``, loopback, free ports) serve it, one
+processes (``python -m tfseq2seq.serving.app``, loopback, free ports) serve it, one
 running every request alone and one with ``--enable_batching`` (``--max-batch-size``,
 ``--batch-timeout-micros``, ``--num-batch-threads``; both with the same request code). Client threads in this process
 (1, 8, 32 of them) each send one CMUdict test word per request over REST or gRPC, for at
@@ -14,7 +14,7 @@ The clients share the machine's cores with the servers, so they are kept cheap
 PredictRequest for gRPC, sent as bytes on a gRPC channel; a complete HTTP/1.1 request
 for REST, sent on a keep-alive socket) and each response is checked only for what
 success means here -- status OK and exactly one output ``text`` string -- without
-decoding the other outputs. ``--client library`` uses ``tfseq2seq.client``'s
+decoding the other outputs. ``--client library`` uses ``tfseq2seq.serving.client``'s
 ``RestClient`` / ``GrpcClient`` (full response decoding) instead (both kinds in
 ``load_clients.py``). Every measurement
 reports the CPU time per request of the server process (``/proc``), of this process
@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from load_clients import MODEL, make_client  # noqa: E402
 
-from tfseq2seq.server import nonnegative_int  # noqa: E402
+from tfseq2seq.util.argtypes import nonnegative_int  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY = re.compile(r"grpc=(\S+) rest=(\S+)")
@@ -56,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--client", choices=("raw", "library"), default="raw",
                    help="raw: pre-serialized requests, minimal response checks (default); "
-                        "library: tfseq2seq.client's RestClient / GrpcClient")
+                        "library: tfseq2seq.serving.client's RestClient / GrpcClient")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
     p.add_argument("--num-batch-threads", type=int, default=1,
@@ -80,7 +80,7 @@ class Server:
     """A server subprocess on free loopback ports; ``stop`` ends it (SIGTERM, then kill)."""
 
     def __init__(self, base_path, extra_args=(), timeout=180.0):
-        cmd = [sys.executable, "-m", "tfseq2seq.server.app", f"--model_name={MODEL}",
+        cmd = [sys.executable, "-m", "tfseq2seq.serving.app", f"--model_name={MODEL}",
                f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0",
                "--poll_seconds=0", "--log_level=WARNING", *extra_args]
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")

@@ -114,7 +114,7 @@ def expected_text(text, upper=False, suffix=""):
 
 # ---------------------------------------------------------------- server subprocesses
 class ServerProcess:
-    """``python -m tfseq2seq.server.app`` in a subprocess (so its RSS and sockets are its own)."""
+    """``python -m tfseq2seq.serving.app`` in a subprocess (so its RSS and sockets are its own)."""
 
     def __init__(self, base_path, name="stub", *args, startup_timeout=120):
         import subprocess
@@ -124,7 +124,7 @@ class ServerProcess:
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=repo)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tfseq2seq.server.app", "--model_name", name,
+            [sys.executable, "-m", "tfseq2seq.serving.app", "--model_name", name,
              "--model_base_path", str(base_path), "--port", "0", "--rest_api_port", "0",
              "--log_level", "WARNING", *map(str, args)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=repo)

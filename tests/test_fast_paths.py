@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tfseq2seq import Seq2Seq, export, text
 from tfseq2seq.decoder import Decoder
-from tfseq2seq.decoding import greedy_decode
+from tfseq2seq.decoding.greedy import greedy_decode
 from tfseq2seq.encoder import Encoder
 from tfseq2seq.layers import make_cell
 from tfseq2seq.model import COMPACT_FRACTION
@@ -62,12 +62,32 @@ def test_scheduled_fast_path_equals_step_loop_values_and_gradients(p, sample):
             np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_scheduled_uses_reference_loop_with_input_feeding_or_dropout():
+def test_scheduled_uses_reference_loop_with_input_feeding():
     decoder, memory, mask, state = _setup(attention="general", input_feeding=True)
     target = tf.constant(TARGET_IN, tf.int32)
     a = decoder.scheduled(target, state, memory, mask, tf.constant(0.0))
     b = decoder._step_loop(target, state, memory, mask, tf.constant(0.0), False, None, False)
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_with_dropout_the_fed_tokens_are_the_dropout_free_predictions(monkeypatch):
+    decoder, memory, mask, state = _setup(attention="general", dropout=0.5)
+    target, p = tf.constant(TARGET_IN, tf.int32), tf.constant(0.0)
+    expected = decoder.sampled_inputs(target, state, memory, mask, p).numpy()
+    fed = []
+    teacher_forced = decoder.teacher_forced
+    monkeypatch.setattr(decoder, "teacher_forced", lambda ids, *a, **k: fed.append(ids.numpy())
+                        or teacher_forced(ids, *a, **k))
+    logits = decoder.scheduled(target, state, memory, mask, p, training=True)
+    np.testing.assert_array_equal(fed[0], expected)  # p=0: all the model's own tokens
+    assert (expected[:, 1:] != TARGET_IN[:, 1:]).any()
+    assert dropout_was_applied(decoder, logits, target, state, memory, mask)
+
+
+def dropout_was_applied(decoder, logits, target, state, memory, mask):
+    """Dropout was applied in the teacher-forced pass (training logits != inference ones)."""
+    fed = decoder.sampled_inputs(target, state, memory, mask, tf.constant(0.0))
+    return not np.allclose(logits, decoder.teacher_forced(fed, state, memory, mask, False))
 
 
 def test_sampled_inputs_are_the_tokens_the_step_loop_feeds():
@@ -134,8 +154,9 @@ def test_xla_serving_path_equals_default_signature():
     source = text.Vocabulary(text.RESERVED_TOKENS + tuple(letters))
     target = text.Vocabulary(text.RESERVED_TOKENS + tuple(reversed(letters)))
     model = Seq2Seq(len(source), len(target), embedding_dim=8, units=16, attention="dot")
-    plain = export.ServingModule(model, tokenizer, tokenizer, source, target)
-    xla = export.ServingModule(model, tokenizer, tokenizer, source, target, jit_compile=True)
+    pipeline = text.TextPipeline(tokenizer, tokenizer, source, target)
+    plain = export.ServingModule(model, pipeline)
+    xla = export.ServingModule(model, pipeline, greedy_graph=export.xla_greedy(model))
     for texts in (["hello world", "", "abc"], ["x"], ["abcdefghijklmnopq", "hi", "yo", "a", "bb"], []):
         want = plain.greedy(tf.constant(texts, tf.string))
         got = xla.greedy(tf.constant(texts, tf.string))
@@ -182,3 +203,25 @@ def test_input_table_equals_embedding_then_matmul(monkeypatch, bidirectional, in
     np.testing.assert_allclose(with_table[2], without[2], atol=1e-5)
     for a, b in zip(with_table[1], without[1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_constant_one_trains_on_the_teacher_forcing_path(monkeypatch):
+    """``constant p=1`` is teacher forcing: its train step never runs the scheduled loop,
+    and one step from the same weights lands where pure teacher forcing lands."""
+    from tfseq2seq import ScheduledSampling
+
+    assert ScheduledSampling("constant", p=1.0).always_teacher_forcing
+    assert not ScheduledSampling("constant", p=0.99).always_teacher_forcing
+    assert not ScheduledSampling("linear", start=1.0, end=1.0, steps=5).always_teacher_forcing
+    weights = []
+    for sampling in (ScheduledSampling("constant", p=1.0), None):
+        keras.utils.set_random_seed(5)
+        model = Seq2Seq(12, 10, embedding_dim=6, units=8, sampling=sampling)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        monkeypatch.setattr(model.decoder, "scheduled", lambda *a, **k: pytest.fail("scheduled path"))
+        target_out = np.concatenate([TARGET_IN[:, 1:], np.full((3, 1), 2)], axis=1)
+        history = model.fit((SOURCE, TARGET_IN), target_out, epochs=1, verbose=0)
+        assert history.history["teacher_forcing_p"] == [1.0]
+        weights.append([w.numpy() for w in model.trainable_weights])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

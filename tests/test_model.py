@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import tfseq2seq as ts
+
 from reversal import VOCAB, exact_match, reversal_data
 
 

@@ -20,7 +20,7 @@ FILES = (rd.CONFIG, rd.SOURCE_VOCAB, rd.TARGET_VOCAB, rd.TOKENIZERS, rd.MODEL)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tfseq2seq.training import train
+    from tfseq2seq.training.train import train
 
     path = str(tmp_path_factory.mktemp("run") / "r")
     config = load_config(SMOKE, ["training.epochs=1", "training.steps_per_epoch=3",
@@ -92,7 +92,7 @@ def test_corrupt_file_is_reported(copy, name, content, match):
 
 
 def test_training_into_a_run_dir_of_another_model_is_refused(copy):
-    from tfseq2seq.training import train
+    from tfseq2seq.training.train import train
 
     config = load_config(SMOKE, ["model.units=48", "training.epochs=1"])
     with pytest.raises(RunDirError, match="different data/model config"):
@@ -128,9 +128,10 @@ def _crash_mid_write(monkeypatch, module):
 
 @pytest.mark.parametrize("write", ["vocab", "config", "tokenizers", "report", "history"])
 def test_crash_mid_write_leaves_the_old_file(copy, monkeypatch, write):
-    from tfseq2seq import files, text
+    from tfseq2seq import text
     from tfseq2seq.config import save_config
-    from tfseq2seq.evaluation import write_report
+    from tfseq2seq.inference.evaluation import write_report
+    from tfseq2seq.util import files
 
     run = load_run(copy, with_model=False)
     report = os.path.join(copy, "eval_dev.json")
@@ -154,7 +155,7 @@ def test_crash_mid_write_leaves_the_old_file(copy, monkeypatch, write):
 
 
 def test_crash_while_saving_a_model_leaves_the_old_one(copy, monkeypatch):
-    from tfseq2seq.callbacks import BestModelSaver
+    from tfseq2seq.training.callbacks import BestModelSaver
 
     model = load_run(copy).model
     path = os.path.join(copy, rd.MODEL)

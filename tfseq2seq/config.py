@@ -11,6 +11,8 @@ import typing
 
 import yaml
 
+from tfseq2seq.decoding.options import DecodingOptions
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
@@ -86,11 +88,7 @@ class TrainingConfig:
     keep_checkpoints: int | None = None  # keep the last N epochs' weights (for averaging)
 
 
-@dataclasses.dataclass
-class DecodingConfig:
-    beam_width: int = 5
-    length_penalty: float = 0.6
-    max_output_len: int | None = None
+DecodingConfig = DecodingOptions  # the ``decoding`` section (its defaults live there)
 
 
 @dataclasses.dataclass
@@ -181,6 +179,6 @@ def apply_overrides(data, overrides):
 
 def save_config(config, path):
     """Writes the resolved config as YAML (atomically)."""
-    from tfseq2seq.text import write_text_atomic
+    from tfseq2seq.util.files import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))

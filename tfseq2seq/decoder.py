@@ -3,12 +3,12 @@
 import keras
 import tensorflow as tf
 
-from tfseq2seq.checks import require_choice, require_positive_int
 from tfseq2seq.layers import make_cell
 from tfseq2seq.layers.attention import SCORES, LuongAttention
 from tfseq2seq.layers.combine import ContextCombiner
 from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_table
 from tfseq2seq.unroll import unroll
+from tfseq2seq.util.checks import require_choice, require_positive_int
 
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
@@ -162,16 +162,17 @@ class Decoder(keras.layers.Layer):
         ``None`` means always), else the model's own prediction from step ``t - 1``:
         its argmax, or a draw from its softmax when ``sample``.
 
-        The fed tokens carry no gradient, so without input feeding (and without dropout
-        noise to share between the two passes) the tokens are chosen by a forward-only
-        ``step`` loop and the logits are then the teacher-forced pass over those tokens:
-        the same values and gradients as differentiating through the loop, at the cost of
-        one inference loop plus the batched teacher-forced pass.
+        The fed tokens carry no gradient, so without input feeding the tokens are chosen by
+        a forward-only ``step`` loop and the logits are then the teacher-forced pass over
+        those tokens: the same values and gradients as differentiating through the loop,
+        at the cost of one inference loop plus the batched teacher-forced pass. With
+        dropout, the model's own tokens are its predictions without dropout (what it
+        predicts when decoding) and the teacher-forced pass applies dropout; the
+        reference loop (``_step_loop``, taken with input feeding) predicts with dropout.
         """
         target_in_ids = checked_ids(  # once, not in every step
             target_in_ids, self.vocab_size, self.embedding.name)
-        if (teacher_forcing_p is None or self.input_feeding
-                or (training and self.dropout_rate > 0)):
+        if teacher_forcing_p is None or self.input_feeding:
             return self._step_loop(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
                                    sample, seed, training)
         fed = self.sampled_inputs(target_in_ids, state, memory, memory_mask, teacher_forcing_p,

@@ -3,10 +3,10 @@
 import keras
 import tensorflow as tf
 
-from tfseq2seq.checks import require_choice, require_positive_int
 from tfseq2seq.layers import make_cell
 from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_table
 from tfseq2seq.unroll import unroll
+from tfseq2seq.util.checks import require_choice, require_positive_int
 
 MERGES = ("sum", "concat")
 

@@ -4,12 +4,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq2seq import decoding
-from tfseq2seq.checks import require_positive_int
 from tfseq2seq.decoder import Decoder
+from tfseq2seq.decoding.beam import beam_search
+from tfseq2seq.decoding.greedy import greedy_decode
+from tfseq2seq.decoding.loops import tile_beams
+from tfseq2seq.decoding.options import DecodingOptions, default_max_length  # noqa: F401
 from tfseq2seq.encoder import Encoder
 from tfseq2seq.losses import MaskedCrossEntropy
 from tfseq2seq.schedules import ScheduledSampling
+from tfseq2seq.util.checks import require_nonnegative_number, require_positive_int
 
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32)
 SCALAR_SPEC = tf.TensorSpec([], tf.int32)
@@ -123,7 +126,7 @@ class Seq2Seq(keras.Model):
         ``ε`` is computed here, in the compiled graph, from ``optimizer.iterations``, and
         reported as the ``teacher_forcing_p`` metric.
         """
-        if self.sampling is None:
+        if self.sampling is None or self.sampling.always_teacher_forcing:
             self.teacher_forcing_p.update_state(1.0)
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -170,7 +173,7 @@ class Seq2Seq(keras.Model):
         """Greedy decoding as graph-compatible TF ops (used by ``greedy_decode`` and export);
         rows that have ended are dropped as the batch goes (``COMPACT_FRACTION``)."""
         memory, mask, state = self.encode(source_ids)
-        return decoding.greedy_decode(
+        return greedy_decode(
             self.step_fn(), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],
             max_length, self.start_id, self.end_id, constants=(memory, mask),
             compact_fraction=COMPACT_FRACTION)
@@ -178,8 +181,8 @@ class Seq2Seq(keras.Model):
     def beam_graph(self, source_ids, max_length, beam_width, length_penalty):
         """Beam search as graph-compatible TF ops (used by ``beam_search`` and export)."""
         memory, mask, state = self.encode(source_ids)
-        memory, mask = decoding.tile_beams((memory, mask), beam_width)
-        return decoding.beam_search(
+        memory, mask = tile_beams((memory, mask), beam_width)
+        return beam_search(
             self.step_fn(memory, mask), state, tf.shape(source_ids)[0], tf.shape(source_ids)[1],
             max_length, beam_width, length_penalty, self.start_id, self.end_id)
 
@@ -195,15 +198,16 @@ class Seq2Seq(keras.Model):
         fn = self._compiled("greedy", self.greedy_graph, [IDS_SPEC, SCALAR_SPEC])
         return _to_numpy(fn(source_ids, max_length))
 
-    def beam_search(self, source_ids, beam_width=5, length_penalty=0.6, max_length=None):
+    def beam_search(self, source_ids, beam_width=None, length_penalty=None, max_length=None):
         """Beam search with the GNMT length penalty ``((5 + len) / 6) ** length_penalty``.
 
-        Returns the same keys as ``greedy_decode`` for the best hypothesis, plus
+        ``beam_width`` and ``length_penalty`` default to ``DecodingOptions``'. Returns the
+        same keys as ``greedy_decode`` for the best hypothesis, plus
         ``beam_token_ids [batch, beam, out_len]`` and ``beam_scores [batch, beam]``.
         """
-        require_positive_int("beam_width", beam_width)
-        if length_penalty < 0:
-            raise ValueError(f"`length_penalty` must be >= 0, got {length_penalty!r}")
+        options = DecodingOptions().replace(beam_width=beam_width, length_penalty=length_penalty)
+        beam_width = require_positive_int("beam_width", options.beam_width)
+        length_penalty = require_nonnegative_number("length_penalty", options.length_penalty)
         source_ids, max_length = self._check_decode_args(source_ids, max_length)
         key = ("beam", beam_width, float(length_penalty))
         fn = self._compiled(
@@ -243,12 +247,6 @@ class Seq2Seq(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def default_max_length(src_len):
-    """Default output limit for sources of length ``src_len`` (an int or a scalar tensor,
-    so graph code uses it too): ``2 * src_len + 10``."""
-    return 2 * src_len + 10
 
 
 def check_source_ids(source_ids, vocab_size, name="source_ids"):

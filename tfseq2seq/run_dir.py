@@ -12,7 +12,8 @@ import json
 import os
 
 from tfseq2seq.config import Config, ConfigError, from_dict
-from tfseq2seq.text import Tokenizer, Vocabulary, make_tokenizer, write_text_atomic
+from tfseq2seq.text.vocab import Vocabulary
+from tfseq2seq.util.files import write_text_atomic
 
 CONFIG, MODEL, TOKENIZERS = "config.yaml", "model.keras", "tokenizers.json"
 SOURCE_VOCAB, TARGET_VOCAB = "source.vocab", "target.vocab"
@@ -28,8 +29,8 @@ class Run:
 
     path: str
     config: Config
-    source_tokenizer: Tokenizer
-    target_tokenizer: Tokenizer
+    source_tokenizer: object  # text.tokenizers.Tokenizer
+    target_tokenizer: object
     source_vocab: Vocabulary
     target_vocab: Vocabulary
     model: object = None
@@ -46,6 +47,8 @@ def save_tokenizers(run_dir, source, target):
 def load_run(run_dir, with_model=True):
     """Loads a run directory; raises ``RunDirError`` naming what is missing or mismatched."""
     import yaml
+
+    from tfseq2seq.text.tokenizers import make_tokenizer
 
     if not os.path.isdir(run_dir):
         raise RunDirError(f"run directory not found: {run_dir}")

@@ -9,7 +9,7 @@ are evaluated inside the compiled train step, so nothing is frozen into the grap
 import keras
 import tensorflow as tf
 
-from tfseq2seq.checks import require_choice, require_probability
+from tfseq2seq.util.checks import require_choice, require_probability
 
 MODES = ("argmax", "sample")
 
@@ -90,6 +90,13 @@ class ScheduledSampling:
                 f"it takes {sorted(allowed)}")
         _validate(schedule, params)
         self.params = dict(params)
+
+    @property
+    def always_teacher_forcing(self):
+        """True when ε is 1 at every step (``constant`` with ``p=1``): training then takes
+        the teacher-forcing path, which computes the same as scheduled sampling with ε = 1
+        (every fed token is the truth), without choosing tokens step by step."""
+        return self.schedule == "constant" and float(self.params.get("p", 1.0)) >= 1.0
 
     def probability(self, step):
         """``ε`` at ``step`` as a float32 tensor (the probability of teacher forcing)."""

@@ -1,10 +1,10 @@
 """Keras layers: token embedding, recurrent cells, Luong attention, context combination."""
 
-from tfseq2seq.checks import require_choice
 from tfseq2seq.layers.attention import LuongAttention
 from tfseq2seq.layers.cells import ElmanCell, GRUCell, LSTMCell
 from tfseq2seq.layers.combine import ContextCombiner
 from tfseq2seq.layers.embedding import TokenEmbedding
+from tfseq2seq.util.checks import require_choice
 
 CELL_TYPES = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfseq2seq.checks import require_choice, require_positive_int
+from tfseq2seq.util.checks import require_choice, require_positive_int
 
 SCORES = ("dot", "general", "concat")
 _MASK_PENALTY = 1e9  # same constant as keras.layers.Attention, so "dot" matches it exactly

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq2seq.checks import require_positive_int
+from tfseq2seq.util.checks import require_positive_int
 
 PAD_ID = 0
 

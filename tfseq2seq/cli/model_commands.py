@@ -1,0 +1,163 @@
+"""CLI commands that work with a run directory: train, evaluate, translate,
+plot-attention, and the corpus utilities (``data``)."""
+
+import os
+import sys
+
+from tfseq2seq.cli.errors import CliError
+
+
+def add_decoding_options(parser):
+    """``--beam N`` / ``--beam-search``, ``--length-penalty``, ``--max-output-len``; what
+    is not given comes from the run's ``decoding`` config section (greedy by default)."""
+    from tfseq2seq.util.argtypes import nonnegative_int, positive_int
+
+    parser.add_argument("--beam", type=nonnegative_int, default=None, metavar="N",
+                        help="beam search of width N (0 or 1: greedy, the default)")
+    parser.add_argument("--beam-search", action="store_true",
+                        help="beam search of the run's decoding.beam_width (what the exported "
+                             "beam_search signature serves)")
+    parser.add_argument("--length-penalty", type=float, default=None,
+                        help="GNMT length penalty of beam search (default: the run's "
+                             "decoding.length_penalty)")
+    parser.add_argument("--max-output-len", type=positive_int, default=None,
+                        help="most output tokens (default: the run's decoding.max_output_len, "
+                             "else 2 * input length + 10)")
+
+
+def cmd_train(args):
+    from tfseq2seq.config import load_config
+    from tfseq2seq.training.train import train
+
+    overrides = args.set + ([f"training.strategy={args.strategy}"] if args.strategy else [])
+    config = load_config(args.config, overrides)
+    history = train(config, args.run_dir, verbose=0 if args.quiet else 1)
+    best = min(history.get("val_loss", [float("nan")]))
+    print(f"trained {len(history.get('loss', []))} epochs; best dev loss {best:.4f}; "
+          f"model: {os.path.join(args.run_dir, 'model.keras')}")
+
+
+def _translator(run_dir):
+    from tfseq2seq.inference.translator import Translator
+    from tfseq2seq.run_dir import load_run
+
+    return Translator(load_run(run_dir))
+
+
+def beam_width(args, translator):
+    """The beam width to decode with (``None``: greedy): ``--beam N``, or the run's
+    ``decoding.beam_width`` with ``--beam-search``."""
+    if args.beam_search and args.beam:
+        raise CliError("give --beam N or --beam-search, not both")
+    return translator.decoding.beam_width if args.beam_search else args.beam
+
+
+def cmd_evaluate(args):
+    from tfseq2seq.data.corpora import load_config_corpus
+    from tfseq2seq.inference.evaluation import evaluate, format_table, write_report
+
+    translator = _translator(args.run_dir)
+    corpus = load_config_corpus(translator.run.config)
+    beam = beam_width(args, translator)
+    metrics, outputs = evaluate(translator, corpus, args.split, beam, args.length_penalty,
+                                limit=args.limit, progress=not args.quiet,
+                                max_output_len=args.max_output_len)
+    suffix = f"_beam{beam}" if beam and beam > 1 else ""
+    path = args.output or os.path.join(args.run_dir, f"eval_{args.split}{suffix}.json")
+    refs = [ex.references for ex in corpus.examples(args.split)[: args.limit]]
+    write_report(metrics, outputs, refs, path)
+    print(format_table(metrics))
+    print(f"written: {path}")
+
+
+def _inputs(texts):
+    if texts:
+        return texts
+    lines = [line.rstrip("\n") for line in sys.stdin]
+    if not lines:
+        raise CliError("no input: give texts as arguments or one per line on stdin")
+    return lines
+
+
+def cmd_translate(args):
+    translator = _translator(args.run_dir)
+    for t in translator.translate(_inputs(args.texts), beam_width=beam_width(args, translator),
+                                  length_penalty=args.length_penalty,
+                                  max_output_len=args.max_output_len):
+        print(f"{t.source}\t{t.text}")
+        if args.show_attention:
+            for token, row in zip(t.tokens, t.attention):
+                cells = " ".join(f"{s}:{w:.2f}" for s, w in zip(t.source_tokens, row))
+                print(f"  {token}\t{cells}")
+
+
+def cmd_plot_attention(args):
+    from tfseq2seq.inference.plotting import plot_attention
+
+    translator = _translator(args.run_dir)
+    translation = translator.translate([args.text], beam_width=beam_width(args, translator),
+                                       length_penalty=args.length_penalty,
+                                       max_output_len=args.max_output_len)[0]
+    print(f"{translation.source}\t{translation.text}")
+    print(f"written: {plot_attention(translation, args.output)}")
+
+
+def cmd_data_export(args):
+    from tfseq2seq.data.corpora import export_corpus, load_corpus
+
+    kwargs = {}
+    if args.name == "tsv":
+        if not args.train:
+            raise CliError("data export tsv needs --train (and optionally --dev, --test)")
+        kwargs = dict(train=args.train, dev=args.dev, test=args.test)
+    corpus = load_corpus(args.name, **kwargs)
+    for split, path in export_corpus(corpus, args.dir).items():
+        print(f"{split}\t{corpus.stats()[split]['pairs']} lines\t{path}")
+
+
+def add_commands(sub):
+    """Adds the run-directory commands to the ``tfseq2seq`` sub-parsers."""
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--run-dir", required=True, help="directory for the model, vocabularies, logs")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set training.epochs=2 (repeatable)")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+                   help="distribution strategy (overrides training.strategy): one device, "
+                        "all local GPUs, or several workers from TF_CONFIG (docs/distributed.md)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a trained model on a split of its corpus")
+    p.add_argument("run_dir")
+    p.add_argument("--split", choices=["dev", "test"], default="dev")
+    add_decoding_options(p)
+    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    p.add_argument("--output", help="JSON report path (default: RUN_DIR/eval_SPLIT.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("translate", help="decode texts (arguments or stdin lines)")
+    p.add_argument("run_dir")
+    p.add_argument("texts", nargs="*", help="inputs; read from stdin when none")
+    add_decoding_options(p)
+    p.add_argument("--show-attention", action="store_true",
+                   help="after each line, print each output token's attention over the source")
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("plot-attention", help="write an attention heatmap PNG for one input")
+    p.add_argument("run_dir")
+    p.add_argument("text")
+    p.add_argument("-o", "--output", default="attention.png", help="PNG path (default attention.png)")
+    add_decoding_options(p)
+    p.set_defaults(func=cmd_plot_attention)
+
+    p = sub.add_parser("data", help="corpus utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    e = data_sub.add_parser("export", help="write a corpus as DIR/{train,dev,test}.tsv")
+    e.add_argument("name", choices=["cmudict", "cedict", "tsv"])
+    e.add_argument("dir")
+    e.add_argument("--train")
+    e.add_argument("--dev")
+    e.add_argument("--test")
+    e.set_defaults(func=cmd_data_export)

@@ -1,0 +1,134 @@
+"""CLI commands for the serving side: export, serve, query, and the demo."""
+
+import json
+import os
+import sys
+
+from tfseq2seq.cli.errors import CliError
+from tfseq2seq.util.argtypes import nonnegative_int, positive_int
+
+
+def cmd_export(args):
+    from tfseq2seq.export.exporters import export_run
+    from tfseq2seq.export.opcheck import check_ops
+    from tfseq2seq.run_dir import load_run
+
+    path = export_run(
+        load_run(args.run_dir), args.base_path, exporter="xla" if args.xla else "default",
+        version=args.version, overlong="reject" if args.reject_overlong else "truncate",
+        warmup_texts=args.warmup or ("hello",), xla_warmup_rows=args.xla_warmup_rows,
+        beam_width=args.beam_width, length_penalty=args.length_penalty,
+        max_output_len=args.max_output_len)
+    if not args.skip_op_check:
+        check_ops(path)
+    print(f"exported: {path}")
+
+
+def cmd_serve(args):
+    from tfseq2seq.serving.app import serve
+
+    handle = serve(args.model_base_path, args.model_name, port=args.port,
+                   rest_api_port=args.rest_api_port, host=args.host,
+                   max_request_bytes=args.max_request_bytes, max_batch_rows=args.max_batch_rows,
+                   enable_batching=args.enable_batching, max_batch_size=args.max_batch_size,
+                   batch_timeout_micros=args.batch_timeout_micros, poll_seconds=args.poll_seconds,
+                   num_batch_threads=args.num_batch_threads,
+                   intra_op_parallelism=args.intra_op_parallelism,
+                   inter_op_parallelism=args.inter_op_parallelism)
+    print(f"serving {args.model_name} from {args.model_base_path}: "
+          f"gRPC {handle.grpc_target}  REST {handle.rest_url}", flush=True)
+    handle.run_forever()
+
+
+def cmd_query(args):
+    from tfseq2seq.serving.client import GrpcClient, RestClient
+
+    if bool(args.rest) == bool(args.grpc):
+        raise CliError("give exactly one of --rest URL or --grpc HOST:PORT")
+    client = (RestClient(args.rest, args.model, timeout=args.timeout) if args.rest
+              else GrpcClient(args.grpc, args.model, timeout=args.timeout))
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    with client:
+        results = client.translate(texts, signature=args.signature, version=args.version)
+    for text, result in zip(texts, results):
+        print(json.dumps({"source": text, **result}, ensure_ascii=False) if args.json
+              else f"{text}\t{result['text']}")
+
+
+def cmd_demo(args):
+    from tfseq2seq.cli.demo import run_demo
+
+    run_demo(args)
+
+
+def add_commands(sub):
+    """Adds ``export``, ``serve``, ``query`` and ``demo`` to the ``tfseq2seq`` parser."""
+    p = sub.add_parser("export", help="export a run as a TF Serving SavedModel version")
+    p.add_argument("run_dir")
+    p.add_argument("--base-path", required=True, help="model base path, e.g. export/g2p")
+    p.add_argument("--version", type=int, help="version number (default: next free)")
+    p.add_argument("--beam-width", type=positive_int,
+                   help="beam width of the beam_search signature (default: decoding.beam_width)")
+    p.add_argument("--length-penalty", type=float,
+                   help="GNMT alpha of the beam_search signature (default: decoding.length_penalty)")
+    p.add_argument("--max-output-len", type=positive_int,
+                   help="most output tokens (default: decoding.max_output_len, else 2 * input "
+                        "length + 10)")
+    p.add_argument("--reject-overlong", action="store_true",
+                   help="fail requests over data.max_source_len tokens instead of truncating")
+    p.add_argument("--warmup", action="append", help="warmup input text (repeatable)")
+    p.add_argument("--skip-op-check", action="store_true",
+                   help="skip checking that only core TF and TF Text ops are used")
+    p.add_argument("--xla", action="store_true",
+                   help="compile the greedy signature with XLA (lower latency at small "
+                        "batches; tensorflow_model_server then needs "
+                        "--xla_cpu_compilation_enabled=true)")
+    p.add_argument("--xla-warmup-rows", type=nonnegative_int, default=32,
+                   help="with --xla: warm-up requests make the server compile the programs "
+                        "for batches of up to this many texts while loading (default 32, "
+                        "TF Serving's max_batch_size in serving/; 0: none)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs "
+                                     "(development stand-in for tensorflow_model_server)")
+    p.add_argument("--model-base-path", "--model_base_path", required=True)
+    p.add_argument("--model-name", "--model_name", required=True)
+    p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    p.add_argument("--rest-api-port", "--rest_api_port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--max-request-bytes", type=int, default=16 << 20)
+    p.add_argument("--max-batch-rows", type=int, default=1024, help="most inputs per request")
+    p.add_argument("--enable-batching", "--enable_batching", action="store_true",
+                   help="merge concurrent requests into one batch (like TF Serving)")
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--batch-timeout-micros", type=int, default=2000)
+    p.add_argument("--num-batch-threads", "--num_batch_threads", type=positive_int, default=None,
+                   help="batches run at once with batching (default: number of CPUs)")
+    p.add_argument("--intra-op-parallelism", "--tensorflow_intra_op_parallelism",
+                   type=nonnegative_int, default=0,
+                   help="threads one TensorFlow op may use (0 = TensorFlow's choice, one per "
+                        "core); 1 cuts the latency of small recurrent models (see README)")
+    p.add_argument("--inter-op-parallelism", "--tensorflow_inter_op_parallelism",
+                   type=nonnegative_int, default=0,
+                   help="TensorFlow ops run at once (0 = TensorFlow's choice)")
+    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("query", help="query a served model (TF Serving or tfseq2seq serve)")
+    p.add_argument("texts", nargs="*", help="inputs; read from stdin when none")
+    p.add_argument("--rest", metavar="URL", help="REST base URL, e.g. http://127.0.0.1:8501")
+    p.add_argument("--grpc", metavar="HOST:PORT", help="gRPC target, e.g. 127.0.0.1:8500")
+    p.add_argument("--model", required=True, help="model name")
+    p.add_argument("--signature", default="serving_default", help="serving_default | beam_search")
+    p.add_argument("--version", type=int)
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--json", action="store_true", help="print every output as JSON")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("demo", help="train, export, serve and query a G2P model on CMUdict")
+    p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--base-path", default=os.path.join("export", "g2p_demo"))
+    p.add_argument("--config", default=None, help="config (default: configs/demo.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--output", default="demo_attention.png", help="attention heatmap PNG")
+    p.set_defaults(func=cmd_demo)

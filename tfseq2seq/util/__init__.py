@@ -1,0 +1,2 @@
+"""Small shared helpers: argument checks, crash-safe file writes, progress bars, lazy
+package exports. Nothing here imports TensorFlow."""
