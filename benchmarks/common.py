@@ -172,7 +172,7 @@ def trained_project_model(data, embedding_dim=EMBEDDING_DIM, units=UNITS, steps=
 
 def export_project_model(data, model, base_path, **options):
     """Exports ``model`` with tfseq2seq's exporter; returns the version directory."""
-    from tfseq2seq.export.signatures import export_model
+    from tfseq2seq.export import export_model
 
     vocab_dir = os.path.join(base_path + "-vocab")
     return export_model(model, data.source_tokenizer, data.target_tokenizer,
