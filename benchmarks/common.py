@@ -58,13 +58,17 @@ class G2PData:
         """``count`` training batches ``((src, tgt_in), tgt_out)`` as numpy int32 arrays
         (``count=None``: all of them) of ``pairs`` (default: the whole train split), made
         by the library's input pipeline (``bucketing``: its length-bucketed batches)."""
-        ds, _ = make_dataset(pairs or self.train_pairs, self.source_tokenizer,
-                             self.target_tokenizer, self.source_vocab, self.target_vocab,
-                             batch_size, max_source_len=32, max_target_len=40, shuffle=True,
+        ds, _ = make_dataset(pairs or self.train_pairs, self.pipeline(), batch_size,
+                             max_source_len=32, max_target_len=40, shuffle=True,
                              seed=seed, bucket_boundaries="auto" if bucketing else None,
                              drop_remainder=pairs is None)
         ds = ds if count is None else ds.take(count)
         return [((s.numpy(), ti.numpy()), to.numpy()) for (s, ti), to in ds]
+
+    def pipeline(self):
+        """The library's ``TextPipeline`` for these tokenizers and vocabularies."""
+        return text_lib.TextPipeline(self.source_tokenizer, self.target_tokenizer,
+                                     self.source_vocab, self.target_vocab)
 
     def save_vocabs(self, directory):
         os.makedirs(directory, exist_ok=True)

@@ -60,19 +60,10 @@ class _Stub(tf.Module):
 
 
 def write_warmup(path, texts=("warm", "up")):
-    """Write ``assets.extra/tf_serving_warmup_requests`` (PredictionLog TFRecords)."""
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    """Write ``assets.extra/tf_serving_warmup_requests`` with one ``texts`` request."""
+    from tfseq2seq.export.warmup import write_warmup_requests
 
-    extra = os.path.join(path, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "stub"
-    request.model_spec.signature_name = "serving_default"
-    request.inputs["text"].CopyFrom(tf.make_tensor_proto(list(texts), dtype=tf.string))
-    log = prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
-    with tf.io.TFRecordWriter(os.path.join(extra, "tf_serving_warmup_requests")) as writer:
-        writer.write(log.SerializeToString())
+    write_warmup_requests(path, [(list(texts), "serving_default")], model_name="stub")
 
 
 _MODULE = []

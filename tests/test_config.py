@@ -37,3 +37,15 @@ def test_yaml_overrides_and_round_trip(tmp_path):
         load_config(path, ["model.nope=1"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_every_unknown_key_is_reported_in_one_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  unitz: 16\n  cel: gru\ntrainig:\n  epochs: 2\n"
+                    "decoding:\n  beam: 4\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, ["data.corpuss=tsv"])
+    message = str(error.value)
+    for key in ("'model.unitz'", "'model.cel'", "'trainig'", "'decoding.beam'", "'data.corpuss'"):
+        assert key in message
+    assert message.startswith("unknown config keys ") and "model takes" in message

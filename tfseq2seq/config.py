@@ -104,21 +104,43 @@ class Config:
 
 
 def from_dict(data, cls=Config, prefix=""):
-    """Builds ``cls`` from a nested dict, rejecting unknown keys and wrong types by name."""
+    """Builds ``cls`` from a nested dict, rejecting unknown keys (all of them, in one
+    error) and wrong types by name."""
+    unknown = unknown_keys(data, cls, prefix)
+    if unknown:
+        raise ConfigError(f"unknown config key{'s' if len(unknown) > 1 else ''} "
+                          + "; ".join(unknown))
+    return _build(data, cls, prefix)
+
+
+def unknown_keys(data, cls=Config, prefix=""):
+    """``"'model.unitz' (model takes [...])"`` for every key of ``data`` that ``cls`` and
+    its sections do not have."""
+    if not isinstance(data, dict):
+        return []
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    found = []
+    for key, value in data.items():
+        if key not in fields:
+            found.append(f"'{prefix}{key}' ({prefix.rstrip('.') or 'config'} takes "
+                         f"{sorted(fields)})")
+        elif dataclasses.is_dataclass(hints[key]):
+            found.extend(unknown_keys(value, hints[key], f"{prefix}{key}."))
+    return found
+
+
+def _build(data, cls, prefix):
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"unknown config key '{prefix}{key}'; "
-                              f"{prefix.rstrip('.') or 'config'} takes {sorted(fields)}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            values[key] = from_dict(value, hint, f"{prefix}{key}.")
+            values[key] = _build(value, hint, f"{prefix}{key}.")
         else:
             values[key] = _check_type(f"{prefix}{key}", value, hint)
     return cls(**values)

@@ -56,6 +56,7 @@ def run_demo(args):
 
     _say("5/5 attention heatmap")
     translation = translator.translate([words[0]])[0]
-    print(f"{translation.source} -> {translation.text}: written {plot_attention(translation, args.output)}")
+    plot = plot_attention(translation, args.output or os.path.join(args.run_dir, "attention.png"))
+    print(f"{translation.source} -> {translation.text}: written {plot}")
     print(f"\ndemo finished in {time.time() - started:.0f} s; dev WER {metrics['wer']:.1%}, "
           f"PER {metrics['per']:.1%}")

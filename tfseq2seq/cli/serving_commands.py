@@ -130,5 +130,6 @@ def add_commands(sub):
     p.add_argument("--base-path", default=os.path.join("export", "g2p_demo"))
     p.add_argument("--config", default=None, help="config (default: configs/demo.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--output", default="demo_attention.png", help="attention heatmap PNG")
+    p.add_argument("--output", default=None,
+                   help="attention heatmap PNG (default: RUN_DIR/attention.png)")
     p.set_defaults(func=cmd_demo)
