@@ -15,6 +15,7 @@ _EXPORTS = {
     "Seq2Seq": "tfseq2seq.model", "load_model": "tfseq2seq.model",
     "ScheduledSampling": "tfseq2seq.schedules", "Encoder": "tfseq2seq.encoder",
     "Decoder": "tfseq2seq.decoder", "MaskedCrossEntropy": "tfseq2seq.losses",
+    "Pretrained": "tfseq2seq.serving.pretrained",
 }
 __all__ = [*_EXPORTS, "layers", "__version__"]
 

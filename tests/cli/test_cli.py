@@ -99,7 +99,7 @@ def test_run_dir_without_model_is_reported(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", [
-    ["train"], ["evaluate"], ["translate"], ["plot-attention"], ["data", "export"], ["export"],
+    ["train"], ["average"], ["evaluate"], ["translate"], ["plot-attention"], ["data", "export"], ["export"],
     ["serve"], ["query"], ["demo"]])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -131,3 +131,28 @@ def test_training_batches_hold_the_ids_the_model_is_served(run):
     assert source.shape[0] == kept.sum()
     np.testing.assert_array_equal(source.numpy()[:, :expected.shape[1]], expected)
     assert not source.numpy()[:, expected.shape[1]:].any()
+
+
+def test_a_ready_model_answers_what_the_export_serves(run, monkeypatch, capsys):
+    """``Pretrained.from_preset`` (Python) and ``translate --model`` (CLI) use an export
+    with no run directory, by preset name or path, and answer what it serves."""
+    from tfseq2seq import Pretrained
+    from tfseq2seq.serving.pretrained import list_presets
+
+    run, exports = run
+    monkeypatch.setenv("TFSEQ2SEQ_MODELS", run.path)  # holds the exports truncate/, reject/
+    assert {"truncate", "reject"} <= set(list_presets())
+    by_name, by_path = Pretrained.from_preset("truncate"), Pretrained(os.path.join(run.path, "truncate", "1"))
+    for beam, signature in ((False, "serving_default"), (True, "beam_search")):
+        outputs = served(exports["truncate"].signatures[signature], TEXTS)
+        expected = [t.decode() for t in outputs["text"]]
+        assert by_name.translate(TEXTS, beam=beam) == expected == by_path.translate(TEXTS, beam=beam)
+    texts = ["hello", "", "-x"]
+    assert main(["translate", "--model", "truncate", "--beam-search", "--", *texts]) == 0
+    outputs = served(exports["truncate"].signatures["beam_search"], texts)
+    assert capsys.readouterr().out.splitlines() == [
+        f"{s}\t{t.decode()}" for s, t in zip(texts, outputs["text"])]
+    assert main(["translate", "--model", "nope", "x"]) == 2
+    assert "no model 'nope'" in capsys.readouterr().err
+    assert main(["translate", "--model", "truncate", "--beam", "3", "x"]) == 2
+    assert "not with --model" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""CLI commands that work with a run directory: train, evaluate, translate,
+"""CLI commands that work with a run directory: train, average, evaluate, translate,
 plot-attention, and the corpus utilities (``data``)."""
 
 import os
@@ -35,6 +35,32 @@ def cmd_train(args):
     best = min(history.get("val_loss", [float("nan")]))
     print(f"trained {len(history.get('loss', []))} epochs; best dev loss {best:.4f}; "
           f"model: {os.path.join(args.run_dir, 'model.keras')}")
+
+
+def epoch_list(text):
+    """An ``argparse`` type: comma-separated epoch numbers (``8,9,10``), each >= 1."""
+    import argparse
+
+    epochs = []
+    for item in text.split(","):
+        if not item.strip().isdigit() or int(item) < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated epoch numbers >= 1 such as 8,9,10; got {item.strip()!r}")
+        epochs.append(int(item))
+    return epochs
+
+
+def cmd_average(args):
+    import json
+
+    from tfseq2seq.training.averaging import AVERAGED, average_checkpoints
+
+    output = average_checkpoints(args.run_dir, args.output, last=args.last, epochs=args.epochs)
+    with open(os.path.join(output, AVERAGED), encoding="utf-8") as f:
+        files = json.load(f)["files"]
+    print(f"averaged {len(files)} epoch weight files of {args.run_dir}: "
+          f"{', '.join(os.path.basename(p) for p in files)}")
+    print(f"written: {output}")
 
 
 def _translator(run_dir):
@@ -80,6 +106,10 @@ def _inputs(texts):
 
 
 def cmd_translate(args):
+    if args.model:
+        return _translate_with_export(args)
+    if args.run_dir is None:
+        raise CliError("give a run directory, or --model NAME for a ready model")
     translator = _translator(args.run_dir)
     for t in translator.translate(_inputs(args.texts), beam_width=beam_width(args, translator),
                                   length_penalty=args.length_penalty,
@@ -89,6 +119,24 @@ def cmd_translate(args):
             for token, row in zip(t.tokens, t.attention):
                 cells = " ".join(f"{s}:{w:.2f}" for s, w in zip(t.source_tokens, row))
                 print(f"  {token}\t{cells}")
+
+
+def _translate_with_export(args):
+    """``translate --model NAME``: a ready model (a preset or an export), no run dir."""
+    from tfseq2seq.serving.pretrained import Pretrained
+
+    given = (("--beam N", args.beam), ("--length-penalty", args.length_penalty),
+             ("--max-output-len", args.max_output_len), ("--show-attention", args.show_attention))
+    unsupported = [flag for flag, value in given if value]
+    if unsupported:
+        raise CliError(f"{', '.join(unsupported)}: not with --model (an export's decoding is "
+                       "fixed when it is exported; --beam-search uses its beam_search signature)")
+    texts = _inputs(([args.run_dir] if args.run_dir is not None else []) + args.texts)
+    model = Pretrained.from_preset(args.model)
+    for start in range(0, len(texts), 256):
+        batch = texts[start:start + 256]
+        for source, output in zip(batch, model.translate(batch, beam=args.beam_search)):
+            print(f"{source}\t{output}")
 
 
 def cmd_plot_attention(args):
@@ -117,6 +165,8 @@ def cmd_data_export(args):
 
 def add_commands(sub):
     """Adds the run-directory commands to the ``tfseq2seq`` sub-parsers."""
+    from tfseq2seq.util.argtypes import positive_int
+
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("--run-dir", required=True, help="directory for the model, vocabularies, logs")
@@ -128,6 +178,22 @@ def add_commands(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "average", help="average the last epochs' weights into a new run directory",
+        description="Averages, element by element, the weights of epochs kept by training "
+                    "with training.keep_checkpoints: N (RUN_DIR/checkpoints/epoch-NNN.weights.h5) "
+                    "and writes a new, complete run directory OUTPUT (config, vocabularies, "
+                    "tokenizers, model.keras, averaged.json) for evaluate, translate and export.")
+    p.add_argument("run_dir", help="a run directory trained with training.keep_checkpoints")
+    p.add_argument("--output", required=True, metavar="OUTPUT",
+                   help="the new run directory (must not exist, or be empty)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=positive_int, metavar="N",
+                       help="average the last N kept epochs")
+    which.add_argument("--epochs", type=epoch_list, metavar="E1,E2,...",
+                       help="average these epochs, e.g. 8,9,10")
+    p.set_defaults(func=cmd_average)
+
     p = sub.add_parser("evaluate", help="score a trained model on a split of its corpus")
     p.add_argument("run_dir")
     p.add_argument("--split", choices=["dev", "test"], default="dev")
@@ -137,9 +203,14 @@ def add_commands(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("translate", help="decode texts (arguments or stdin lines)")
-    p.add_argument("run_dir")
+    p = sub.add_parser("translate", help="decode texts (arguments or stdin lines)",
+                       description="Decode texts with a run directory's model, or with a "
+                                   "ready model: translate --model cmudict-g2p hello world")
+    p.add_argument("run_dir", nargs="?", help="run directory (not with --model)")
     p.add_argument("texts", nargs="*", help="inputs; read from stdin when none")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="a ready model instead of a run: a preset name (models/, "
+                        "$TFSEQ2SEQ_MODELS) or an export directory")
     add_decoding_options(p)
     p.add_argument("--show-attention", action="store_true",
                    help="after each line, print each output token's attention over the source")
@@ -148,7 +219,8 @@ def add_commands(sub):
     p = sub.add_parser("plot-attention", help="write an attention heatmap PNG for one input")
     p.add_argument("run_dir")
     p.add_argument("text")
-    p.add_argument("-o", "--output", default="attention.png", help="PNG path (default attention.png)")
+    p.add_argument("-o", "--output", default="attention.png",
+                   help="PNG path (default attention.png)")
     add_decoding_options(p)
     p.set_defaults(func=cmd_plot_attention)
 

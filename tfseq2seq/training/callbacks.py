@@ -6,6 +6,7 @@ whole run when a resumed epoch is trained on its own."""
 import json
 import math
 import os
+import re
 
 import keras
 
@@ -86,12 +87,12 @@ class EpochWeights(keras.callbacks.Callback):
 
 
 def epoch_weights(directory):
-    """The epoch weight files in ``directory``, oldest first."""
+    """The epoch weight files in ``directory``, oldest first (by epoch number)."""
     if not os.path.isdir(directory):
         return []
-    names = sorted(n for n in os.listdir(directory)
-                   if n.startswith("epoch-") and n.endswith(".weights.h5"))
-    return [os.path.join(directory, n) for n in names]
+    found = [(re.fullmatch(r"epoch-(\d+)\.weights\.h5", n), n) for n in os.listdir(directory)]
+    return [os.path.join(directory, n) for m, n in sorted(
+        ((m, n) for m, n in found if m), key=lambda item: int(item[0].group(1)))]
 
 
 class EarlyStopping(keras.callbacks.Callback):
