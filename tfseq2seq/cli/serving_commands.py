@@ -125,10 +125,13 @@ def add_commands(sub):
     p.add_argument("--json", action="store_true", help="print every output as JSON")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("demo", help="train, export, serve and query a G2P model on CMUdict")
+    p = sub.add_parser("demo", help="serve the ready CMUdict G2P model; then train, export, "
+                                    "serve and query a small one")
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--base-path", default=os.path.join("export", "g2p_demo"))
     p.add_argument("--config", default=None, help="config (default: configs/demo.yaml)")
+    p.add_argument("--skip-ready", action="store_true",
+                   help="skip part A (serving the ready model from models/)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--output", default=None,
                    help="attention heatmap PNG (default: RUN_DIR/attention.png)")
