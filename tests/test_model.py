@@ -60,6 +60,23 @@ def test_masked_loss_ignores_padding():
     assert float(loss(np.pad(y_true, [(0, 0), (0, 4)]), padded_logits)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_label_smoothing_matches_keras_on_the_real_tokens():
+    import keras
+
+    y_true = np.array([[4, 2, 0], [5, 0, 0]])
+    logits = np.random.default_rng(1).normal(size=(2, 3, 7)).astype("float32")
+    real = y_true != 0
+    reference = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+    expected = float(reference(np.eye(7)[y_true[real]], logits[real]))
+    got = float(ts.MaskedCrossEntropy(label_smoothing=0.2)(y_true, logits))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert got != pytest.approx(float(ts.MaskedCrossEntropy()(y_true, logits)), rel=1e-3)
+    restored = ts.MaskedCrossEntropy.from_config(ts.MaskedCrossEntropy(label_smoothing=0.2).get_config())
+    assert restored.label_smoothing == 0.2
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ts.MaskedCrossEntropy(label_smoothing=1.0)
+
+
 def test_greedy_output_is_the_argmax_of_its_own_forward_pass(data):
     source = data[0][:5]
     model = _small(attention="concat", combine="mlp", encoder_layers=2)

@@ -78,6 +78,7 @@ class TrainingConfig:
     learning_rate: float = 0.001
     lr_schedule: str = "constant"      # constant | cosine
     clipnorm: float | None = 1.0
+    label_smoothing: float = 0.0       # of the training loss (0: plain cross-entropy)
     early_stopping_patience: int | None = None
     bucketing: bool = True
     seed: int = 0

@@ -13,6 +13,7 @@ from tfseq2seq import run_dir as rd
 from tfseq2seq.config import save_config
 from tfseq2seq.data.batching import make_dataset
 from tfseq2seq.data.corpora import load_config_corpus  # noqa: F401  (also public here)
+from tfseq2seq.losses import MaskedCrossEntropy
 from tfseq2seq.model import Seq2Seq
 from tfseq2seq.schedules import ScheduledSampling
 from tfseq2seq.text.pipeline import TextPipeline
@@ -160,6 +161,7 @@ def _train(config, run_path, strategy, verbose):
     with strategy.scope():
         model = build_model(config, len(run.source_vocab), len(run.target_vocab))
         model.compile(optimizer=make_optimizer(config.training, steps),
+                      loss=MaskedCrossEntropy(label_smoothing=config.training.label_smoothing),
                       jit_compile=config.training.jit_compile)
         backup = TrainingBackup(run.file(BACKUP), config.training.backup_every_steps)
         epoch, step = backup.restore(model, agree=backup_agreement(strategy))

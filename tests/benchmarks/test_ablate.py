@@ -1,0 +1,46 @@
+"""benchmarks/ablate.py: resumable grid runs and their summary (training mocked out)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "benchmarks"))
+
+import ablate  # noqa: E402
+
+GRID = {"name": "t", "base": "configs/smoke.yaml", "budget": ["training.epochs=1"],
+        "seeds": [0, 1, 2], "eval": {"split": "dev", "beam": 3},
+        "cells": {"a": [], "b": ["model.cell=elman"]}}
+
+
+def fake_run(grid, cell, seed, out, log):
+    wer = {"a": [0.30, 0.32, 0.34], "b": [0.5, 0.5, 0.5]}[cell][seed]
+    diverged = cell == "b" and seed == 2
+    result = {"cell": cell, "seed": seed, "train_seconds": 60.0 * (seed + 1), "diverged": diverged}
+    if not diverged:
+        result.update(greedy={"wer": wer, "per": wer / 4}, beam3={"wer": wer - 0.01})
+    return result
+
+
+def test_grid_runs_resume_and_summarize(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "grid.yaml"
+    path.write_text(json.dumps(GRID))  # JSON is YAML
+    calls = []
+    monkeypatch.setattr(ablate, "run_cell", lambda *a: calls.append(a[1:3]) or fake_run(*a))
+    ablate.main([str(path), "--out", str(tmp_path / "out"), "--cells", "a"])
+    assert calls == [("a", 0), ("a", 1), ("a", 2)]
+    ablate.main([str(path), "--out", str(tmp_path / "out")])  # "a" is done: only "b" runs
+    assert calls[3:] == [("b", 0), ("b", 1), ("b", 2)]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["a"]["greedy_wer"]["mean"] == pytest.approx(0.32)
+    assert summary["a"]["greedy_wer"]["sd"] == pytest.approx(0.02)
+    assert summary["b"]["diverged"] == 1 and summary["b"]["greedy_wer"]["n"] == 2
+    assert summary["a"]["train_minutes"]["mean"] == pytest.approx(2.0)
+    assert (tmp_path / "out" / "summary.png").stat().st_size > 1000
+    table = capsys.readouterr().out
+    assert "| a | 3 (0) |" in table and "32.00 ± 2.00" in table and "| b | 3 (1) |" in table
+    with pytest.raises(SystemExit, match="unknown cells"):
+        ablate.main([str(path), "--cells", "c"])
