@@ -228,3 +228,21 @@ def test_learns_short_reversals_without_attention():
                        sampling=ts.ScheduledSampling("linear", start=1.0, end=0.5, steps=600))
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     assert _learn(model, train, test, epochs=8) >= 0.95
+
+
+def test_elman_activation_reaches_every_cell_and_decode_path(data):
+    source, target_in, target_out = data
+    model = _small(cell="elman", activation="relu", encoder_layers=2, bidirectional=True)
+    cells = model.encoder.forward_cells + model.encoder.backward_cells + model.decoder.cells
+    assert {c.activation for c in cells} == {"relu"}
+    model.compile(optimizer="adam")
+    history = model.fit((source, target_in), target_out, batch_size=32, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    restored = ts.Seq2Seq.from_config(model.get_config())
+    assert restored.get_config()["activation"] == "relu"
+    restored.set_weights(model.get_weights())
+    for decode in (lambda m: m.greedy_decode(source[:4], max_length=6),
+                   lambda m: m.beam_search(source[:4], beam_width=3, max_length=6)):
+        np.testing.assert_allclose(decode(restored)["scores"], decode(model)["scores"], atol=1e-5)
+    with pytest.raises(ValueError, match="activation"):
+        _small(cell="gru", activation="relu")

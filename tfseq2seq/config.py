@@ -45,6 +45,7 @@ class ModelConfig:
     embedding_dim: int = 64
     units: int = 256
     cell: str = "gru"
+    activation: str = "tanh"           # the elman cell's: tanh | identity | relu | sigmoid | hard_tanh
     encoder_layers: int = 1
     decoder_layers: int | None = None
     bidirectional: bool = False

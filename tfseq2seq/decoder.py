@@ -34,8 +34,9 @@ class Decoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_dim, units, cell="gru", num_layers=1,
                  attention="general", attention_units=None, combine="concat",
                  input_feeding=False, dropout=0.0, embedding_matrix=None,
-                 trainable_embedding=True, **kwargs):
+                 trainable_embedding=True, activation="tanh", **kwargs):
         super().__init__(**kwargs)
+        self.activation = activation
         self.vocab_size = require_positive_int("target_vocab_size", vocab_size)
         self.units = require_positive_int("units", units)
         self.cell_type = cell
@@ -49,7 +50,7 @@ class Decoder(keras.layers.Layer):
         self.embedding = TokenEmbedding(
             vocab_size, embedding_dim, initial_matrix=embedding_matrix,
             trainable=trainable_embedding, name="target_embedding")
-        self.cells = [make_cell(cell, units, name=f"cell_{i}") for i in range(num_layers)]
+        self.cells = [make_cell(cell, units, activation, name=f"cell_{i}") for i in range(num_layers)]
         self.attention = (LuongAttention(attention, attention_units, name="attention")
                           if attention is not None else None)
         self.combiner = ContextCombiner(units, combine, name="combine")
@@ -250,5 +251,6 @@ class Decoder(keras.layers.Layer):
             cell=self.cell_type, num_layers=self.num_layers, attention=self.attention_score,
             attention_units=self.attention_units, combine=self.combiner.combine,
             input_feeding=self.input_feeding, dropout=self.dropout_rate,
-            embedding_matrix=None, trainable_embedding=self.embedding.trainable)
+            embedding_matrix=None, trainable_embedding=self.embedding.trainable,
+            activation=self.activation)
         return config

@@ -44,8 +44,9 @@ class Encoder(keras.layers.Layer):
 
     def __init__(self, vocab_size, embedding_dim, units, cell="gru", num_layers=1,
                  bidirectional=False, merge="sum", dropout=0.0, embedding_matrix=None,
-                 trainable_embedding=True, **kwargs):
+                 trainable_embedding=True, activation="tanh", **kwargs):
         super().__init__(**kwargs)
+        self.activation = activation
         self.units = require_positive_int("units", units)
         self.cell_type = cell
         self.num_layers = require_positive_int("encoder_layers", num_layers)
@@ -58,9 +59,9 @@ class Encoder(keras.layers.Layer):
             vocab_size, embedding_dim, initial_matrix=embedding_matrix,
             trainable=trainable_embedding, name="source_embedding")
         cell_units = units // 2 if self.bidirectional and merge == "concat" else units
-        self.forward_cells = [make_cell(cell, cell_units, name=f"forward_{i}")
+        self.forward_cells = [make_cell(cell, cell_units, activation, name=f"forward_{i}")
                               for i in range(num_layers)]
-        self.backward_cells = [make_cell(cell, cell_units, name=f"backward_{i}")
+        self.backward_cells = [make_cell(cell, cell_units, activation, name=f"backward_{i}")
                                for i in range(num_layers)] if self.bidirectional else []
         self.dropout = keras.layers.Dropout(self.dropout_rate)
 
@@ -115,5 +116,6 @@ class Encoder(keras.layers.Layer):
             vocab_size=self.embedding.vocab_size, embedding_dim=self.embedding.dim,
             units=self.units, cell=self.cell_type, num_layers=self.num_layers,
             bidirectional=self.bidirectional, merge=self.merge, dropout=self.dropout_rate,
-            embedding_matrix=None, trainable_embedding=self.embedding.trainable)
+            embedding_matrix=None, trainable_embedding=self.embedding.trainable,
+            activation=self.activation)
         return config

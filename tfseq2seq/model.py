@@ -32,7 +32,8 @@ class Seq2Seq(keras.Model):
     Args:
         source_vocab_size, target_vocab_size: vocabulary sizes (id 0 is padding).
         embedding_dim, units: embedding and recurrent sizes.
-        cell: ``"elman"``, ``"gru"`` or ``"lstm"``.
+        cell: ``"elman"``, ``"gru"`` or ``"lstm"``; activation: the Elman cell's
+            (``"tanh"``, ``"identity"``, ``"relu"``, ``"sigmoid"``, ``"hard_tanh"``).
         encoder_layers, decoder_layers: depths (``decoder_layers`` defaults to the encoder's).
         bidirectional, bidirectional_merge: see ``Encoder`` (``"sum"`` or ``"concat"``).
         attention: ``"dot"``, ``"general"``, ``"concat"`` or ``None`` (no attention).
@@ -52,7 +53,8 @@ class Seq2Seq(keras.Model):
                  bidirectional_merge="sum", attention="general", attention_units=None,
                  combine="concat", input_feeding=False, dropout=0.0, sampling=None,
                  start_id=1, end_id=2, source_embedding_matrix=None,
-                 target_embedding_matrix=None, trainable_embeddings=True, seed=None, **kwargs):
+                 target_embedding_matrix=None, trainable_embeddings=True, seed=None,
+                 activation="tanh", **kwargs):
         super().__init__(**kwargs)
         if isinstance(sampling, dict):
             sampling = ScheduledSampling.from_config(sampling)
@@ -69,12 +71,12 @@ class Seq2Seq(keras.Model):
         self.encoder = Encoder(
             source_vocab_size, embedding_dim, units, cell, encoder_layers, bidirectional,
             bidirectional_merge, dropout, source_embedding_matrix, trainable_embeddings,
-            name="encoder")
+            activation=activation, name="encoder")
         self.decoder = Decoder(
             target_vocab_size, embedding_dim, units, cell,
             require_positive_int("decoder_layers", decoder_layers or encoder_layers),
             attention, attention_units, combine, input_feeding, dropout,
-            target_embedding_matrix, trainable_embeddings, name="decoder")
+            target_embedding_matrix, trainable_embeddings, activation=activation, name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
         self.teacher_forcing_p = keras.metrics.Mean(name="teacher_forcing_p")
         self.encoder.build()
@@ -234,6 +236,7 @@ class Seq2Seq(keras.Model):
             "source_vocab_size": self.source_vocab_size,
             "target_vocab_size": self.target_vocab_size,
             "embedding_dim": enc.embedding.dim, "units": enc.units, "cell": enc.cell_type,
+            "activation": enc.activation,
             "encoder_layers": enc.num_layers, "decoder_layers": dec.num_layers,
             "bidirectional": enc.bidirectional, "bidirectional_merge": enc.merge,
             "attention": dec.attention_score, "attention_units": dec.attention_units,

@@ -170,3 +170,35 @@ def test_config_and_serialization_round_trip(cell):
 def test_invalid_units(cls, units):
     with pytest.raises(ValueError, match="units"):
         cls(units)
+
+
+@pytest.mark.parametrize("activation, keras_name", [
+    ("tanh", "tanh"), ("identity", "linear"), ("relu", "relu"), ("sigmoid", "sigmoid"),
+    ("hard_tanh", "hard_tanh")])
+def test_elman_activations_equal_simple_rnn_and_their_gradients_autodiff(activation, keras_name):
+    """``ElmanCell(activation=...)`` computes ``SimpleRNNCell(activation=...)``, and its
+    hand-written backward pass (what training runs) equals automatic differentiation."""
+    import tensorflow as tf
+
+    from tfseq2seq.layers import ElmanCell
+    from tfseq2seq.unroll import unroll
+
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(3, 6, 5)) * 2.0, tf.float32)  # pre-activations beyond ±1
+    cell = ElmanCell(4, activation=activation)
+    cell.build((None, 5))
+    reference = keras.layers.SimpleRNN(4, activation=keras_name, return_sequences=True)
+    reference.build((None, 6, 5))
+    reference.set_weights(cell.get_weights())
+    np.testing.assert_allclose(unroll(cell, x)[0], reference(x), atol=1e-5)
+    grads = []
+    for training in (True, False):  # hand-written backward vs autodiff of the plain loop
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(unroll(cell, x, training=training)[0]))
+        grads.append(tape.gradient(loss, [x, *cell.trainable_variables]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert ElmanCell.from_config(cell.get_config()).activation == activation
+    with pytest.raises(ValueError, match="activation"):
+        ElmanCell(4, activation="softsign")

@@ -198,24 +198,51 @@ class _FusedCell(keras.layers.Layer):
         return config
 
 
+def _hard_tanh(x):
+    return ops.clip(x, -1.0, 1.0)
+
+
+# name -> (f(pre), f'(pre, f(pre))): the Elman activations that "why tanh?" compares.
+ELMAN_ACTIVATIONS = {
+    "tanh": (ops.tanh, lambda pre, h: 1.0 - h * h),
+    "identity": (lambda pre: pre, lambda pre, h: ops.ones_like(pre)),
+    "relu": (ops.relu, lambda pre, h: ops.cast(pre > 0, pre.dtype)),
+    "sigmoid": (ops.sigmoid, lambda pre, h: h * (1.0 - h)),
+    "hard_tanh": (_hard_tanh, lambda pre, h: ops.cast(ops.abs(pre) < 1.0, pre.dtype)),
+}
+
+
 @keras.saving.register_keras_serializable(package="tfseq2seq")
 class ElmanCell(_FusedCell):
     """Elman (simple) RNN cell, weight-compatible with ``SimpleRNNCell``.
 
-    ``h_t = tanh(x_t W + b + h_{t-1} U)`` with ``W = kernel [input_dim, units]``,
-    ``U = recurrent_kernel [units, units]``, ``b = bias [units]``.
+    ``h_t = f(x_t W + b + h_{t-1} U)`` with ``W = kernel [input_dim, units]``,
+    ``U = recurrent_kernel [units, units]``, ``b = bias [units]`` and ``f`` the
+    ``activation``: ``"tanh"`` (the default, as in ``SimpleRNNCell``), ``"identity"``
+    (Keras' ``"linear"``), ``"relu"``, ``"sigmoid"`` or ``"hard_tanh"``.
     State: ``[h]``; output ``h_t``.
     """
 
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, **kwargs)
+        if activation not in ELMAN_ACTIVATIONS:
+            raise ValueError(f"`activation` must be one of {sorted(ELMAN_ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        self.activation = activation
+        self._f, self._df = ELMAN_ACTIVATIONS[activation]
+
     def gates(self, x_proj, inner, states):
         """``x_proj``, ``inner`` ``[batch, units]``; returns ``(h_t, [h_t])``."""
-        h = ops.tanh(x_proj + inner)
+        h = self._f(x_proj + inner)
         return h, [h]
 
     def gates_backward(self, x_proj, inner, states, d_new_states):
-        h = ops.tanh(x_proj + inner)
-        d_pre = d_new_states[0] * (1.0 - h * h)
+        pre = x_proj + inner
+        d_pre = d_new_states[0] * self._df(pre, self._f(pre))
         return d_pre, d_pre, [ops.zeros_like(states[0])]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
 
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
