@@ -87,3 +87,35 @@ def test_initial_state_with_fewer_encoder_layers():
     state = decoder.initial_state(states)
     assert np.all(state["cells"][0][0].numpy() == 0)
     np.testing.assert_allclose(state["cells"][1][0], states[0][0])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bahdanau_timing_attends_with_the_previous_state_and_feeds_the_context(cell):
+    """Bahdanau timing: a step's attention is computed from h_{t-1} (so the first step
+    attends with the initial state) and its context enters the recurrent step; Luong
+    timing attends with the new h_t."""
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(0)
+    encoder = Encoder(12, 6, 8, cell)
+    encoder.build()
+    for w in encoder.weights:  # large enough weights that attention is far from uniform
+        w.assign(rng.normal(0, 0.8, w.shape).astype("float32"))
+    outputs, states, mask = encoder(np.array([[5, 7, 3, 9], [4, 2, 0, 0]]))
+    prev = tf.constant([1, 1])
+    for timing in ("bahdanau", "luong"):
+        decoder = Decoder(10, 6, 8, cell, attention="general", attention_timing=timing)
+        decoder.build()
+        for w in decoder.weights:
+            w.assign(rng.normal(0, 0.8, w.shape).astype("float32"))
+        assert decoder.cells[0].kernel.shape[0] == 6 + (8 if timing == "bahdanau" else 0)
+        memory, state = decoder.prepare_memory(outputs, states), decoder.initial_state(states)
+        logits, new_state, weights = decoder.step(prev, state, memory, mask)
+        query = state["cells"][-1][0] if timing == "bahdanau" else new_state["cells"][-1][0]
+        _, expected = decoder.attention.attend(query, memory["keys"], memory["values"], mask)
+        np.testing.assert_allclose(weights, expected, atol=1e-6)
+        assert not np.allclose(weights, decoder.attention.attend(
+            (new_state if timing == "bahdanau" else state)["cells"][-1][0],
+            memory["keys"], memory["values"], mask)[1], atol=1e-4)
+        assert Decoder.from_config(decoder.get_config()).attention_timing == timing
+    with pytest.raises(ValueError, match="attention_timing"):
+        Decoder(10, 6, 8, attention_timing="before")

@@ -176,11 +176,13 @@ def test_xla_serving_path_equals_default_signature():
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("input_feeding", [False, True])
-def test_input_table_equals_embedding_then_matmul(monkeypatch, bidirectional, input_feeding):
+@pytest.mark.parametrize("input_feeding, timing", [(False, "luong"), (True, "luong"),
+                                                   (False, "bahdanau"), (True, "bahdanau")])
+def test_input_table_equals_embedding_then_matmul(monkeypatch, bidirectional, input_feeding,
+                                                  timing):
     keras.utils.set_random_seed(5)
     model = Seq2Seq(12, 10, 6, 8, encoder_layers=2, bidirectional=bidirectional,
-                    attention="general", input_feeding=input_feeding)
+                    attention="general", input_feeding=input_feeding, attention_timing=timing)
     for w in model.weights:  # non-zero biases, so the table's bias matters
         w.assign(np.random.default_rng(0).normal(0, 0.3, w.shape).astype("float32"))
     source, target = tf.constant(SOURCE), tf.constant(TARGET_IN)

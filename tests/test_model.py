@@ -246,3 +246,28 @@ def test_elman_activation_reaches_every_cell_and_decode_path(data):
         np.testing.assert_allclose(decode(restored)["scores"], decode(model)["scores"], atol=1e-5)
     with pytest.raises(ValueError, match="activation"):
         _small(cell="gru", activation="relu")
+
+
+def test_bahdanau_timing_trains_decodes_and_serves(data):
+    import tensorflow as tf
+
+    from tfseq2seq import export, text
+
+    source, target_in, target_out = data
+    model = _small(attention_timing="bahdanau", input_feeding=True,
+                   sampling=ts.ScheduledSampling("constant", p=0.5))
+    model.compile(optimizer="adam")
+    history = model.fit((source, target_in), target_out, batch_size=32, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert ts.Seq2Seq.from_config(model.get_config()).decoder.attention_timing == "bahdanau"
+    tokens = tuple("abcdefghijklmnopqrstuvwxyz")[: VOCAB - 4]
+    vocab = text.Vocabulary(text.RESERVED_TOKENS + tokens)
+    pipeline = text.TextPipeline(text.CharTokenizer(), text.CharTokenizer(), vocab, vocab)
+    module = export.ServingModule(model, pipeline)
+    words = ["abc", "hello", ""]
+    ids, _ = pipeline.source_ids(tf.constant(words))
+    for served, eager in ((module.greedy, model.greedy_decode(ids.numpy()[:2])),
+                          (module.beam_search, model.beam_search(ids.numpy()[:2]))):
+        out = served(tf.constant(words))
+        np.testing.assert_allclose(out["scores"][:2], eager["scores"], atol=1e-5)
+        assert out["lengths"][2] == 0

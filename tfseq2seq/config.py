@@ -52,6 +52,7 @@ class ModelConfig:
     bidirectional_merge: str = "sum"
     attention: str | None = "general"
     attention_units: int | None = None
+    attention_timing: str = "luong"    # luong (c_t from h_t) | bahdanau (c_t from h_{t-1})
     combine: str = "concat"
     input_feeding: bool = False
     dropout: float = 0.0

@@ -10,6 +10,8 @@ from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_ta
 from tfseq2seq.unroll import unroll
 from tfseq2seq.util.checks import require_choice, require_positive_int
 
+TIMINGS = ("luong", "bahdanau")  # c_t from h_t (after the step) | from h_{t-1} (into it)
+
 
 @keras.saving.register_keras_serializable(package="tfseq2seq")
 class Decoder(keras.layers.Layer):
@@ -22,6 +24,10 @@ class Decoder(keras.layers.Layer):
                                                    # attentional output of the last step
 
     With ``input_feeding`` the next input is ``[embedding(y_{t-1}); h̃_{t-1}]``.
+    ``attention_timing``: ``"luong"`` computes the context ``c_t`` from the new top-layer
+    state ``h_t`` (after the recurrent step); ``"bahdanau"`` computes it from ``h_{t-1}``
+    and feeds it into the step, whose input is then ``[embedding(y_{t-1}); (h̃_{t-1};) c_t]``.
+    Both combine ``c_t`` with ``h_t`` into ``h̃_t``.
     With ``attention=None`` the context is the encoder's final (top layer) state at every
     step: the plain encoder–decoder.
 
@@ -34,9 +40,11 @@ class Decoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_dim, units, cell="gru", num_layers=1,
                  attention="general", attention_units=None, combine="concat",
                  input_feeding=False, dropout=0.0, embedding_matrix=None,
-                 trainable_embedding=True, activation="tanh", **kwargs):
+                 trainable_embedding=True, activation="tanh", attention_timing="luong",
+                 **kwargs):
         super().__init__(**kwargs)
         self.activation = activation
+        self.attention_timing = require_choice("attention_timing", attention_timing, TIMINGS)
         self.vocab_size = require_positive_int("target_vocab_size", vocab_size)
         self.units = require_positive_int("units", units)
         self.cell_type = cell
@@ -57,9 +65,15 @@ class Decoder(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(self.dropout_rate)
         self.output_layer = keras.layers.Dense(vocab_size, name="logits")
 
+    @property
+    def bahdanau(self):
+        """Bahdanau timing: ``c_t`` from ``h_{t-1}``, fed into the step's input."""
+        return self.attention_timing == "bahdanau"
+
     def build(self, input_shape=None):
         self.embedding.build()
-        input_dim = self.embedding.dim + (self.units if self.input_feeding else 0)
+        extras = int(self.input_feeding) + int(self.bahdanau)
+        input_dim = self.embedding.dim + extras * self.units
         for cell in self.cells:
             cell.build((None, input_dim))
             input_dim = self.units
@@ -109,21 +123,26 @@ class Decoder(keras.layers.Layer):
         # Raw lookups, without the embedding layer's per-call id assertions: inside a
         # decode loop the ids are the model's own outputs (CPU gathers still reject
         # out-of-range ids); sequences of given ids are checked once by their callers.
+        extras = [state["feed"]] if self.input_feeding else []  # inputs after the embedding
+        if self.bahdanau:  # attend with the top layer's previous state
+            context, weights = self._attend(state["cells"][-1][0], memory, memory_mask)
+            extras.append(context)
+        extra = None if not extras else extras[0] if len(extras) == 1 else tf.concat(extras, -1)
         if input_table is None:
             x = tf.gather(self.embedding.embeddings, prev_ids)
-            if self.input_feeding:
-                x = tf.concat([x, state["feed"]], axis=-1)
+            x = x if extra is None else tf.concat([x, extra], axis=-1)
         new_cells = []
         for i, cell in enumerate(self.cells):
             if i == 0 and input_table is not None:
                 x_proj = tf.gather(input_table, prev_ids)
-                if self.input_feeding:
-                    x_proj += cell.project_extra(state["feed"], self.embedding.dim)
+                if extra is not None:
+                    x_proj += cell.project_extra(extra, self.embedding.dim)
             else:
                 x_proj = cell.project_inputs(self.dropout(x, training=training) if i > 0 else x)
             x, cell_state = cell.step(x_proj, state["cells"][i])
             new_cells.append(cell_state)
-        context, weights = self._attend(x, memory, memory_mask)
+        if not self.bahdanau:  # Luong timing: attend with the new state h_t
+            context, weights = self._attend(x, memory, memory_mask)
         attentional = self.combiner(context, x)
         logits = self.output_layer(self.dropout(attentional, training=training))
         new_state = {"cells": new_cells}
@@ -138,7 +157,7 @@ class Decoder(keras.layers.Layer):
         over the whole target at once and attention is one batched matmul; this computes
         exactly what calling ``step`` once per position computes.
         """
-        if self.input_feeding:
+        if self.input_feeding or self.bahdanau:  # attention feeds the recurrence: step by step
             return self.scheduled(target_in_ids, state, memory, memory_mask, None, training=training)
         table = self.input_table()
         x = None if table is not None else self.embedding(target_in_ids)
@@ -173,7 +192,7 @@ class Decoder(keras.layers.Layer):
         """
         target_in_ids = checked_ids(  # once, not in every step
             target_in_ids, self.vocab_size, self.embedding.name)
-        if teacher_forcing_p is None or self.input_feeding:
+        if teacher_forcing_p is None or self.input_feeding or self.bahdanau:
             return self._step_loop(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
                                    sample, seed, training)
         fed = self.sampled_inputs(target_in_ids, state, memory, memory_mask, teacher_forcing_p,
@@ -252,5 +271,5 @@ class Decoder(keras.layers.Layer):
             attention_units=self.attention_units, combine=self.combiner.combine,
             input_feeding=self.input_feeding, dropout=self.dropout_rate,
             embedding_matrix=None, trainable_embedding=self.embedding.trainable,
-            activation=self.activation)
+            activation=self.activation, attention_timing=self.attention_timing)
         return config

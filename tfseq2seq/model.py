@@ -38,6 +38,8 @@ class Seq2Seq(keras.Model):
         bidirectional, bidirectional_merge: see ``Encoder`` (``"sum"`` or ``"concat"``).
         attention: ``"dot"``, ``"general"``, ``"concat"`` or ``None`` (no attention).
         attention_units: hidden size of the ``concat`` score.
+        attention_timing: ``"luong"`` (``c_t`` from ``h_t``) or ``"bahdanau"`` (from
+            ``h_{t-1}``, fed into the recurrent step); see ``Decoder``.
         combine: ``"concat"``, ``"add"`` or ``"mlp"``; input_feeding: feed ``h̃_{t-1}``.
         dropout: rate on embeddings, between layers and before the output layer.
         sampling: a ``ScheduledSampling`` (or its config dict), or ``None`` for pure
@@ -54,7 +56,7 @@ class Seq2Seq(keras.Model):
                  combine="concat", input_feeding=False, dropout=0.0, sampling=None,
                  start_id=1, end_id=2, source_embedding_matrix=None,
                  target_embedding_matrix=None, trainable_embeddings=True, seed=None,
-                 activation="tanh", **kwargs):
+                 activation="tanh", attention_timing="luong", **kwargs):
         super().__init__(**kwargs)
         if isinstance(sampling, dict):
             sampling = ScheduledSampling.from_config(sampling)
@@ -76,7 +78,8 @@ class Seq2Seq(keras.Model):
             target_vocab_size, embedding_dim, units, cell,
             require_positive_int("decoder_layers", decoder_layers or encoder_layers),
             attention, attention_units, combine, input_feeding, dropout,
-            target_embedding_matrix, trainable_embeddings, activation=activation, name="decoder")
+            target_embedding_matrix, trainable_embeddings, activation=activation,
+            attention_timing=attention_timing, name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
         self.teacher_forcing_p = keras.metrics.Mean(name="teacher_forcing_p")
         self.encoder.build()
@@ -240,6 +243,7 @@ class Seq2Seq(keras.Model):
             "encoder_layers": enc.num_layers, "decoder_layers": dec.num_layers,
             "bidirectional": enc.bidirectional, "bidirectional_merge": enc.merge,
             "attention": dec.attention_score, "attention_units": dec.attention_units,
+            "attention_timing": dec.attention_timing,
             "combine": dec.combiner.combine, "input_feeding": dec.input_feeding,
             "dropout": enc.dropout_rate,
             "sampling": self.sampling.get_config() if self.sampling else None,
