@@ -9,7 +9,7 @@ import sys
 import pytest
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfseq2seq")
-CORE = {"layers", "encoder", "decoder", "model", "unroll", "schedules", "losses"}
+CORE = {"layers", "encoder", "decoder", "model", "unroll", "schedules", "losses", "ensemble"}
 # What each role may import (besides itself); anything not listed is a layering error.
 ALLOWED = {
     "util": set(),

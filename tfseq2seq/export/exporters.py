@@ -111,16 +111,36 @@ def _check_vocab_sizes(model, pipeline):
 
 
 def export_run(run, base_path, exporter="default", version=None, overlong="truncate",
-               warmup_texts=DEFAULT_WARMUP_TEXTS, xla_warmup_rows=32, **decoding):
+               warmup_texts=DEFAULT_WARMUP_TEXTS, xla_warmup_rows=32, ensemble=(), **decoding):
     """Exports a loaded ``run_dir.Run`` with its own text pipeline and its config's
     ``decoding`` section (``decoding`` keywords that are not ``None`` override fields of
-    it, e.g. ``beam_width=8``); what ``tfseq2seq export`` and the demo call."""
+    it, e.g. ``beam_width=8``); what ``tfseq2seq export`` and the demo call. ``ensemble``:
+    more loaded runs of the same data, decoded together with ``run`` as one model."""
     from tfseq2seq.text.pipeline import TextPipeline
 
     options = run.config.decoding.replace(**decoding)
     extra = {"warmup_rows": xla_warmup_rows} if exporter == XlaExporter.name else {}
+    model = run.model
+    if ensemble:
+        from tfseq2seq.ensemble import Ensemble
+
+        for other in ensemble:
+            _check_same_text(run, other)
+        model = Ensemble([run.model] + [other.model for other in ensemble])
     return make_exporter(exporter, warmup_texts=warmup_texts, **extra).export(
-        run.model, TextPipeline.from_run(run, overlong), base_path, options, version)
+        model, TextPipeline.from_run(run, overlong), base_path, options, version)
+
+
+def _check_same_text(run, other):
+    """Ensemble members must turn text into ids (and back) the same way."""
+    for what in ("source_vocab", "target_vocab"):
+        if getattr(run, what) != getattr(other, what):
+            raise ValueError(f"{other.path}: its {what.replace('_', ' ')}ulary differs from "
+                             f"{run.path}'s; ensemble members must share vocabularies")
+    for what in ("source_tokenizer", "target_tokenizer"):
+        if getattr(run, what).get_config() != getattr(other, what).get_config():
+            raise ValueError(f"{other.path}: its {what.replace('_', ' ')} differs from "
+                             f"{run.path}'s; ensemble members must share tokenizers")
 
 
 def export_model(model, source_tokenizer, target_tokenizer, source_vocab_path, target_vocab_path,
