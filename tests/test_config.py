@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tfseq2seq.config import Config, ConfigError, from_dict, load_config, save_config
@@ -49,3 +51,17 @@ def test_every_unknown_key_is_reported_in_one_error(tmp_path):
     for key in ("'model.unitz'", "'model.cel'", "'trainig'", "'decoding.beam'", "'data.corpuss'"):
         assert key in message
     assert message.startswith("unknown config keys ") and "model takes" in message
+
+
+def test_bundled_configs_load_by_name_from_any_directory(tmp_path, monkeypatch):
+    from tfseq2seq.config import BUNDLED_CONFIGS, bundled_configs
+
+    monkeypatch.chdir(tmp_path)
+    assert {"g2p", "smoke", "demo", "cmudict-g2p"} <= set(bundled_configs())
+    smoke = load_config("smoke")  # its TSV paths resolve next to the bundled file
+    assert smoke.data.train == os.path.join(BUNDLED_CONFIGS, "data", "tiny_train.tsv")
+    assert os.path.isfile(smoke.data.train)
+    assert load_config("g2p.yaml") == load_config(os.path.join(BUNDLED_CONFIGS, "g2p.yaml"))
+    (tmp_path / "smoke").mkdir()  # a directory of that name is not a config file
+    with pytest.raises(ConfigError, match="bundled configs: .*smoke"):
+        load_config("nosuch")

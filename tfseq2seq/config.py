@@ -163,13 +163,39 @@ def _check_type(name, value, hint):
     raise ConfigError(f"config key {name!r} must be {names}, got {value!r}")
 
 
+# The bundled configs: tfseq2seq/configs/ in the installed package (in a checkout, a
+# symlink to the top-level configs/), so they are found from any directory.
+BUNDLED_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def bundled_configs():
+    """Names of the bundled configs (``demo``, ``g2p``, ``smoke``, ...)."""
+    if not os.path.isdir(BUNDLED_CONFIGS):
+        return []
+    return sorted(n[:-5] for n in os.listdir(BUNDLED_CONFIGS) if n.endswith(".yaml"))
+
+
+def config_path(config):
+    """A ``--config`` value -> the YAML file to read: an existing file as given, else the
+    bundled config of that name (``smoke`` or ``smoke.yaml``), else ``config`` unchanged."""
+    config = os.fspath(config)
+    if os.path.isfile(config) or os.path.dirname(config):
+        return config
+    name = config if config.endswith(".yaml") else f"{config}.yaml"
+    bundled = os.path.join(BUNDLED_CONFIGS, name)
+    return bundled if os.path.isfile(bundled) else config
+
+
 def load_config(path, overrides=()):
-    """Reads a YAML config and applies ``section.key=value`` overrides."""
+    """Reads a YAML config (a path, or a bundled config's name, e.g. ``"g2p"``) and
+    applies ``section.key=value`` overrides."""
+    path = config_path(path)
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"config file not found: {path} (bundled configs: "
+                          f"{', '.join(bundled_configs()) or 'none'})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     _resolve_data_paths(data, os.path.dirname(os.path.abspath(path)))

@@ -156,3 +156,16 @@ def test_a_ready_model_answers_what_the_export_serves(run, monkeypatch, capsys):
     assert "no model 'nope'" in capsys.readouterr().err
     assert main(["translate", "--model", "truncate", "--beam", "3", "x"]) == 2
     assert "not with --model" in capsys.readouterr().err
+
+
+def test_export_of_an_ensemble_of_the_run_with_itself_serves_the_same(run, capsys):
+    run, exports = run
+    base = os.path.join(run.path, "ensemble")
+    assert main(["export", run.path, "--base-path", base, "--ensemble", run.path,
+                 "--skip-verify", "--skip-op-check"]) == 0
+    ensemble = tf.saved_model.load(os.path.join(base, "1"))
+    for signature in ("serving_default", "beam_search"):
+        alone = served(exports["truncate"].signatures[signature], TEXTS)
+        together = served(ensemble.signatures[signature], TEXTS)
+        assert list(together["text"]) == list(alone["text"])
+        np.testing.assert_allclose(together["scores"], alone["scores"], atol=1e-4)

@@ -11,9 +11,20 @@ score it, export it for TF Serving, serve and query it, and plot its attention.
 import os
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfseq2seq.cli.errors import CliError
+
 DEMO_WORDS = 8
 READY_MODEL = "cmudict-g2p"
+
+
+def _demo_config(args):
+    from tfseq2seq.config import bundled_configs, config_path
+
+    path = config_path(args.config or "demo")
+    if not os.path.isfile(path):
+        raise CliError(f"config file not found: {path} (bundled configs: "
+                       f"{', '.join(bundled_configs()) or 'none'})")
+    return path
 
 
 def _say(message):
@@ -22,6 +33,7 @@ def _say(message):
 
 def run_demo(args):
     started = time.time()
+    _demo_config(args)  # a wrong --config fails now, not after part A
     ready = None if args.skip_ready else serve_ready_model(READY_MODEL)
     trained = train_export_serve(args)
     print(f"\ndemo finished in {time.time() - started:.0f} s; "
@@ -83,7 +95,7 @@ def train_export_serve(args):
     from tfseq2seq.serving.app import serve
     from tfseq2seq.training.train import train
 
-    config = load_config(args.config or os.path.join(ROOT, "configs", "demo.yaml"), args.set)
+    config = load_config(_demo_config(args), args.set)
     _say(f"B1/5 training on {config.data.corpus} into {args.run_dir} "
          f"({config.training.epochs} epochs; resumes if interrupted)")
     train(config, args.run_dir, verbose=2)

@@ -1,4 +1,4 @@
-"""CLI commands for the serving side: export, serve, query, and the demo."""
+"""CLI commands for the serving side: export, verify-export, serve, query, and the demo."""
 
 import json
 import os
@@ -9,19 +9,59 @@ from tfseq2seq.util.argtypes import nonnegative_int, positive_int
 
 
 def cmd_export(args):
+    """Exports a run; unless ``--skip-verify``, into a staging directory first, published as
+    ``base_path/<version>`` only once ``verify-export``'s checks pass (exit status 1 if not)."""
     from tfseq2seq.export.exporters import export_run
-    from tfseq2seq.export.opcheck import check_ops
     from tfseq2seq.run_dir import load_run
 
-    path = export_run(
-        load_run(args.run_dir), args.base_path, exporter="xla" if args.xla else "default",
-        version=args.version, overlong="reject" if args.reject_overlong else "truncate",
-        warmup_texts=args.warmup or ("hello",), xla_warmup_rows=args.xla_warmup_rows,
-        beam_width=args.beam_width, length_penalty=args.length_penalty,
-        max_output_len=args.max_output_len)
-    if not args.skip_op_check:
-        check_ops(path)
-    print(f"exported: {path}")
+    run = load_run(args.run_dir)
+    members = [load_run(path) for path in args.ensemble or []]
+
+    def export(base_path, version):
+        return export_run(
+            run, base_path, exporter="xla" if args.xla else "default", version=version,
+            ensemble=members,
+            overlong="reject" if args.reject_overlong else "truncate",
+            warmup_texts=args.warmup or ("hello",), xla_warmup_rows=args.xla_warmup_rows,
+            beam_width=args.beam_width, length_penalty=args.length_penalty,
+            max_output_len=args.max_output_len)
+
+    if args.skip_verify:
+        from tfseq2seq.export.opcheck import check_ops
+
+        path = export(args.base_path, args.version)
+        if not args.skip_op_check:
+            check_ops(path)
+        print(f"exported: {path}")
+        return
+    from tfseq2seq.export.verify import export_verified
+
+    path, report = export_verified(export, args.base_path, args.version,
+                                   op_check=not args.skip_op_check)
+    if path is not None:
+        print(f"exported: {path}")
+    _print_report(report, f"not exported: the export failed verification, so nothing was "
+                          f"written to {args.base_path} (--skip-verify writes it anyway, e.g. "
+                          "to inspect it)")
+
+
+def cmd_verify_export(args):
+    from tfseq2seq.export.verify import resolve_version_dir, verify_export
+
+    print(f"verifying {resolve_version_dir(args.dir)}", flush=True)
+    report = verify_export(args.dir, op_check=not args.skip_op_check)
+    _print_report(report, f"verify-export: {len(report.failures)} of {len(report.checks)} "
+                          "checks failed")
+
+
+def _print_report(report, failure_message):
+    """Prints the table and its summary; if a check failed, ``failure_message`` on stderr
+    and exit status 1 (2 stays the status of user errors)."""
+    print(report.format_table())
+    print(f"verified: {report.summary()}", flush=True)
+    if not report.ok:
+        print(f"tfseq2seq: {failure_message}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def cmd_serve(args):
@@ -62,7 +102,8 @@ def cmd_demo(args):
 
 
 def add_commands(sub):
-    """Adds ``export``, ``serve``, ``query`` and ``demo`` to the ``tfseq2seq`` parser."""
+    """Adds ``export``, ``verify-export``, ``serve``, ``query`` and ``demo`` to the
+    ``tfseq2seq`` parser."""
     p = sub.add_parser("export", help="export a run as a TF Serving SavedModel version")
     p.add_argument("run_dir")
     p.add_argument("--base-path", required=True, help="model base path, e.g. export/g2p")
@@ -77,8 +118,14 @@ def add_commands(sub):
     p.add_argument("--reject-overlong", action="store_true",
                    help="fail requests over data.max_source_len tokens instead of truncating")
     p.add_argument("--warmup", action="append", help="warmup input text (repeatable)")
+    p.add_argument("--ensemble", action="append", metavar="RUN_DIR",
+                   help="another run of the same data to decode together with RUN_DIR as one "
+                        "model (mean log-probabilities at each step; repeatable)")
     p.add_argument("--skip-op-check", action="store_true",
                    help="skip checking that only core TF and TF Text ops are used")
+    p.add_argument("--skip-verify", action="store_true",
+                   help="write the version without running verify-export's checks on it first "
+                        "(by default a version that fails them is not written; exit status 1)")
     p.add_argument("--xla", action="store_true",
                    help="compile the greedy signature with XLA (lower latency at small "
                         "batches; tensorflow_model_server then needs "
@@ -88,6 +135,22 @@ def add_commands(sub):
                         "for batches of up to this many texts while loading (default 32, "
                         "TF Serving's max_batch_size in serving/; 0: none)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "verify-export", help="will TensorFlow Serving load and run this export? (exit 0: yes)",
+        description="Loads an export with TensorFlow's C++ loader (the C API; TF Serving's "
+                    "LoadSavedModel), names any op outside core TensorFlow and TensorFlow Text, "
+                    "replays the warm-up records, runs each signature on odd inputs (empty, "
+                    "whitespace only, over-long, invalid UTF-8, unknown symbols and mixed "
+                    "scripts, a mixed batch, an empty batch) comparing the outputs with "
+                    "tf.saved_model.load's, and prints a table. Exit status 0 only if every "
+                    "check passes, 1 if one fails, 2 if DIR is not an export.")
+    p.add_argument("dir", metavar="DIR",
+                   help="a SavedModel version directory, or a model base path (its newest "
+                        "version, the one TF Serving serves)")
+    p.add_argument("--skip-op-check", action="store_true",
+                   help="skip the op check (it starts a fresh interpreter)")
+    p.set_defaults(func=cmd_verify_export)
 
     p = sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs "
                                      "(development stand-in for tensorflow_model_server)")
@@ -129,7 +192,9 @@ def add_commands(sub):
                                     "serve and query a small one")
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--base-path", default=os.path.join("export", "g2p_demo"))
-    p.add_argument("--config", default=None, help="config (default: configs/demo.yaml)")
+    p.add_argument("--config", default=None,
+                   help="config file, or the name of a bundled config (demo, smoke, g2p, ...: "
+                        "the package's configs/); default: demo")
     p.add_argument("--skip-ready", action="store_true",
                    help="skip part A (serving the ready model from models/)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
