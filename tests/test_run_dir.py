@@ -13,6 +13,8 @@ from tfseq2seq import run_dir as rd
 from tfseq2seq.config import load_config
 from tfseq2seq.run_dir import RunDirError, load_run
 
+from smoke_runs import train_smoke_run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.yaml")
 FILES = (rd.CONFIG, rd.SOURCE_VOCAB, rd.TARGET_VOCAB, rd.TOKENIZERS, rd.MODEL)
@@ -20,13 +22,7 @@ FILES = (rd.CONFIG, rd.SOURCE_VOCAB, rd.TARGET_VOCAB, rd.TOKENIZERS, rd.MODEL)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tfseq2seq.training.train import train
-
-    path = str(tmp_path_factory.mktemp("run") / "r")
-    config = load_config(SMOKE, ["training.epochs=1", "training.steps_per_epoch=3",
-                                 "data.dev_limit=8"])
-    train(config, path, verbose=0)
-    return path
+    return train_smoke_run(tmp_path_factory)
 
 
 @pytest.fixture

@@ -169,7 +169,7 @@ REST_ERRORS = [
     (None, {"inputs": {"txt": ["a"]}}, 400, "Missing named input: text"),
     (None, {"instances": [1, 2]}, 400, "is not of expected type: string"),
     (None, {"inputs": [1.5]}, 400, "is not of expected type: string"),
-    (None, {"instances": [["a", "b"], ["c"]]}, 400, "unexpected size"),
+    (None, {"instances": [["a", "b"], ["c"]]}, 400, "Expecting tensor size: 2 but got: 1"),
     (None, {"instances": [["a"]]}, 400, "incompatible"),
     (None, b'{"instances": ["a"', 400, "JSON Parse error"),
     (None, b"", 400, "The document is empty"),

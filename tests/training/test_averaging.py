@@ -12,10 +12,11 @@ import pytest
 
 from tfseq2seq import run_dir as rd
 from tfseq2seq.cli.app import main
-from tfseq2seq.config import load_config
 from tfseq2seq.model import Seq2Seq
 from tfseq2seq.run_dir import load_run
 from tfseq2seq.training.averaging import AVERAGED, average_checkpoints
+
+from smoke_runs import train_smoke_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMOKE = os.path.join(ROOT, "configs", "smoke.yaml")
@@ -24,13 +25,7 @@ WORDS = ["cat", "hello", "zebra"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tfseq2seq.training.train import train
-
-    path = str(tmp_path_factory.mktemp("run") / "r")
-    config = load_config(SMOKE, ["training.epochs=3", "training.steps_per_epoch=3",
-                                 "data.dev_limit=8", "training.keep_checkpoints=2"])
-    train(config, path, verbose=0)
-    return path
+    return train_smoke_run(tmp_path_factory, "training.epochs=3", "training.keep_checkpoints=2")
 
 
 @pytest.fixture

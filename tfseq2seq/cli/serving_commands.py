@@ -74,7 +74,8 @@ def cmd_serve(args):
                    batch_timeout_micros=args.batch_timeout_micros, poll_seconds=args.poll_seconds,
                    num_batch_threads=args.num_batch_threads,
                    intra_op_parallelism=args.intra_op_parallelism,
-                   inter_op_parallelism=args.inter_op_parallelism)
+                   inter_op_parallelism=args.inter_op_parallelism,
+                   enable_cors_support=args.rest_api_enable_cors_support)
     print(f"serving {args.model_name} from {args.model_base_path}: "
           f"gRPC {handle.grpc_target}  REST {handle.rest_url}", flush=True)
     handle.run_forever()
@@ -174,6 +175,9 @@ def add_commands(sub):
     p.add_argument("--inter-op-parallelism", "--tensorflow_inter_op_parallelism",
                    type=nonnegative_int, default=0,
                    help="TensorFlow ops run at once (0 = TensorFlow's choice)")
+    p.add_argument("--rest-api-enable-cors-support", "--rest_api_enable_cors_support",
+                   action="store_true",
+                   help="add CORS headers to REST responses (as TF Serving's flag), for browsers")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
     p.set_defaults(func=cmd_serve)
 

@@ -97,7 +97,7 @@ def serve(model_base_path, model_name, port=8500, rest_api_port=8501, host="127.
           max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_rows=DEFAULT_MAX_BATCH_ROWS,
           enable_batching=False, poll_seconds=1.0, max_batch_size=32,
           batch_timeout_micros=2000, grpc_max_workers=None, num_batch_threads=None,
-          intra_op_parallelism=0, inter_op_parallelism=0):
+          intra_op_parallelism=0, inter_op_parallelism=0, enable_cors_support=False):
     """Load ``model_base_path/<version>/`` and serve it over gRPC and REST.
 
     ``grpc_max_workers`` bounds concurrent gRPC calls (default 16, or twice
@@ -107,6 +107,8 @@ def serve(model_base_path, model_name, port=8500, rest_api_port=8501, host="127.
     ``intra_op_parallelism`` / ``inter_op_parallelism`` size TensorFlow's thread pools
     (``0``: TensorFlow's choice; see ``tfseq2seq.serving.threads``); they take effect only
     if TensorFlow has not run anything yet in this process (else ``ValueError``).
+    ``enable_cors_support`` adds TF Serving's CORS headers to every ``/v1/`` REST response
+    (its ``--rest_api_enable_cors_support``; CORS preflights are answered either way).
     """
     if num_batch_threads is not None and num_batch_threads < 1:
         raise ValueError(f"num_batch_threads must be >= 1, got {num_batch_threads}")
@@ -125,7 +127,7 @@ def serve(model_base_path, model_name, port=8500, rest_api_port=8501, host="127.
                 manager, runner, host, port, max_request_bytes, grpc_max_workers)
         if rest_api_port is not None:
             rest_server = RestServer((host, rest_api_port), RestApi(manager, runner),
-                                     max_request_bytes)
+                                     max_request_bytes, cors=enable_cors_support)
     except Exception:
         if grpc_server is not None:
             grpc_server.stop(0)
@@ -161,6 +163,8 @@ def _parser():
                         "core); 1 cuts the latency of small recurrent models (see README)")
     p.add_argument("--tensorflow_inter_op_parallelism", type=nonnegative_int, default=0,
                    help="TensorFlow ops run at once (0 = TensorFlow's choice)")
+    p.add_argument("--rest_api_enable_cors_support", action="store_true",
+                   help="add CORS headers (Access-Control-Allow-*) to REST responses")
     p.add_argument("--grace_seconds", type=float, default=5.0,
                    help="time in-flight requests get to finish on SIGTERM/SIGINT")
     p.add_argument("--log_level", default="INFO")
@@ -181,7 +185,8 @@ def main(argv=None):
                    grpc_max_workers=args.grpc_max_workers,
                    num_batch_threads=args.num_batch_threads,
                    intra_op_parallelism=args.tensorflow_intra_op_parallelism,
-                   inter_op_parallelism=args.tensorflow_inter_op_parallelism)
+                   inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+                   enable_cors_support=args.rest_api_enable_cors_support)
     print(f"serving model {args.model_name} versions {handle.manager.versions()} "
           f"threads {describe_threads()} grpc={handle.grpc_target} rest={handle.rest_url}",
           flush=True)

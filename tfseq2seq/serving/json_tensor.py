@@ -1,11 +1,13 @@
 """JSON <-> tensor conversion of TF Serving's REST API (predict requests and responses).
 
-Follows TF Serving's util/json_tensor.cc: the row ("instances") and columnar
-("inputs") request formats, ``{"b64": ...}`` binary strings, and the
-``predictions`` / ``outputs`` response formats, with TF Serving's error
-messages.  Output strings that are not valid UTF-8 are written as
-``{"b64": ...}`` (TF Serving does that only for outputs named ``*_bytes``,
-which we honour too, and writes other strings raw).
+Follows TF Serving's util/json_tensor.cc: the row ("instances") and columnar ("inputs")
+request formats, ``{"b64": ...}`` binary strings (absl's base64: padding optional,
+whitespace skipped), the ``predictions`` / ``outputs`` response formats and TF Serving's
+error messages; each "instances" element is converted alone and must match the first
+one's size, then shape (errors wrapped in "Failed to process element: N ...").  The
+document itself is read by :mod:`tfseq2seq.serving.json_parse`.  Output strings that are
+not valid UTF-8 are written as ``{"b64": ...}`` (TF Serving does that only for outputs
+named ``*_bytes``, which we honour too, and writes other strings raw).
 """
 
 import base64
@@ -16,13 +18,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfseq2seq.serving.float_text import shortest_float32
+from tfseq2seq.serving.json_parse import b64_decode, parse_document
 from tfseq2seq.serving.models import DEFAULT_SIGNATURE
-from tfseq2seq.serving.status import invalid_argument
+from tfseq2seq.serving.status import StatusError, invalid_argument
 
 MAX_RANK = 32  # deeper JSON lists are rejected (TF allows 254, numpy 64)
 
+
 def _debug(value):
-    return json.dumps(value, ensure_ascii=False)[:256]
+    try:
+        return json.dumps(value, ensure_ascii=False)[:256]
+    except (ValueError, RecursionError):  # too deep to write out again
+        return f"<{_json_type(value)}>"
 
 
 def _json_type(value):
@@ -41,39 +48,51 @@ def _scalar(value, dtype):
         if isinstance(value, str):
             try:
                 return value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise invalid_argument("JSON Value: string is not valid Unicode") from None
+            except UnicodeEncodeError:  # a lone low surrogate: its 3 bytes, as rapidjson
+                return value.encode("utf-8", "surrogatepass")
         if isinstance(value, dict):
             if not _is_b64(value):
                 raise invalid_argument(f"JSON Value: {_debug(value)} not formatted correctly for base64 data")
             try:
-                return base64.b64decode(value["b64"], validate=True)
+                decoded = b64_decode(value["b64"])
             except (binascii.Error, ValueError):
-                raise invalid_argument("Unable to base64 decode") from None
+                decoded = None
+            if decoded is None:
+                raise invalid_argument("Unable to base64 decode")
+            return decoded
     elif dtype.is_bool:
         if isinstance(value, bool):
             return value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if dtype.is_floating:
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer literal beyond the double range
+                raise invalid_argument("JSON Parse error: Number too big to be stored in "
+                                       "double.") from None
         if isinstance(value, int) and dtype.min <= value <= dtype.max:
             return value
     raise invalid_argument(f"JSON Value: {_debug(value)} Type: {_json_type(value)} "
                            f"is not of expected type: {dtype.name}")
 
 
-def json_to_array(value, dtype):
-    """A dense JSON (nested lists of leaves) -> numpy array, checking ragged/type errors."""
+def _dense_shape(value):
+    """The shape the first elements of nested lists give (json_tensor.cc GetDenseTensorShape)."""
     shape, probe = [], value
     while isinstance(probe, list):
         shape.append(len(probe))
+        if len(shape) > MAX_RANK:  # before the recursive walk, and numpy's 64-dim limit
+            raise invalid_argument(f"JSON Value: nested more than {MAX_RANK} levels deep; "
+                                   f"tensors of rank over {MAX_RANK} are not accepted")
         if not probe:
             break
         probe = probe[0]
-    if len(shape) > MAX_RANK:  # before the recursive walk below, and numpy's 64-dim limit
-        raise invalid_argument(f"JSON Value: nested {len(shape)} levels deep; tensors of rank "
-                               f"over {MAX_RANK} are not accepted")
-    flat = []
+    return shape
+
+
+def _fill(value, shape, dtype, flat):
+    """Append the leaves of ``value`` to ``flat``, checking it is dense with ``shape``
+    (json_tensor.cc FillTensorProto)."""
 
     def fill(val, level):
         if not isinstance(val, list):
@@ -91,10 +110,62 @@ def json_to_array(value, dtype):
                 fill(item, level + 1)
 
     fill(value, 0)
-    np_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
-    array = np.empty(len(flat), dtype=np_dtype)
-    array[:] = flat
+
+
+def _array(flat, shape, dtype):
+    array = np.empty(len(flat), dtype=object if dtype == tf.string else dtype.as_numpy_dtype)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as TF Serving's cast
+        array[:] = flat
     return array.reshape(shape)
+
+
+def json_to_array(value, dtype):
+    """A dense JSON (nested lists of leaves) -> numpy array, checking ragged/type errors."""
+    shape, flat = _dense_shape(value), []
+    _fill(value, shape, dtype, flat)
+    return _array(flat, shape, dtype)
+
+
+def _shape_text(shape):
+    return "[" + ",".join(str(size) for size in shape) + "]"
+
+
+class _Rows:
+    """The tensors of the "instances" rows, one input at a time (json_tensor.cc
+    AddInstanceItem): every row must have the first row's size and shape."""
+
+    def __init__(self, infos):
+        self.infos = infos
+        self.values = {name: [] for name in infos}
+        self.shapes = {}  # name -> (shape, size) of its first row
+
+    def add(self, name, value):
+        if name not in self.infos:
+            raise invalid_argument(f"JSON object: does not have named input: {name}")
+        flat = self.values[name]
+        if isinstance(value, list):
+            shape, before = _dense_shape(value), len(flat)
+            _fill(value, shape, self.infos[name][0], flat)
+            size = len(flat) - before
+        else:  # a scalar: shape [], one value
+            shape, size = [], 1
+            flat.append(_scalar(value, self.infos[name][0]))
+        first = self.shapes.setdefault(name, (shape, size))
+        if first[1] != size:
+            raise invalid_argument(f"Expecting tensor size: {first[1]} but got: {size}")
+        if first[0] != shape:
+            raise invalid_argument(f"Expecting shape {_shape_text(first[0])} but got: "
+                                   f"{_shape_text(shape)}")
+
+    def arrays(self, rows):
+        return {name: _array(self.values[name], [rows] + shape, self.infos[name][0])
+                for name, (shape, _size) in self.shapes.items()}
+
+
+def _element_error(index, exc, name=None):
+    key = "" if name is None else f" key: {name}"
+    return invalid_argument(f"Failed to process element: {index}{key} of 'instances' list. "
+                            f"Error: {exc}")
 
 
 def _from_instances(doc, instances, infos):
@@ -103,11 +174,20 @@ def _from_instances(doc, instances, infos):
         raise invalid_argument(f"JSON Value: {_debug(doc)} Expecting 'instances' to be an list/array")
     if not instances:
         raise invalid_argument(f"JSON Value: {_debug(doc)} No values in 'instances' array")
-    as_objects = isinstance(instances[0], dict) and not _is_b64(instances[0])
-    if not as_objects and len(infos) > 1:
+    if not isinstance(instances[0], dict) and len(infos) > 1:
         raise invalid_argument("instances is a plain list, but expecting list of objects as "
                                "multiple input tensors required as per tensorinfo_map")
-    columns = {name: [] for name in infos}
+    as_objects = isinstance(instances[0], dict) and not _is_b64(instances[0])
+    first = next(iter(infos))
+    if not as_objects and not any(isinstance(e, (list, dict)) and not _is_b64(e) for e in instances):
+        dtype, flat = infos[first][0], []  # the usual case: one scalar per row
+        for i, elem in enumerate(instances):
+            try:
+                flat.append(_scalar(elem, dtype))
+            except StatusError as exc:
+                raise _element_error(i, exc) from None
+        return {first: _array(flat, [len(flat)], dtype)}
+    rows = _Rows(infos)
     for i, elem in enumerate(instances):
         is_object = isinstance(elem, dict) and not _is_b64(elem)
         if as_objects != is_object:
@@ -115,17 +195,20 @@ def _from_instances(doc, instances, infos):
             want = "object" if as_objects else "value/list"
             raise invalid_argument(f"Expecting {want} but got {got} at item {i} of input list")
         if not as_objects:
-            columns[next(iter(infos))].append(elem)
+            try:
+                rows.add(first, elem)
+            except StatusError as exc:
+                raise _element_error(i, exc) from None
             continue
         for name, value in elem.items():
-            if name not in infos:
-                raise invalid_argument(f"Failed to process element: {i} key: {name} of 'instances' "
-                                       f"list. Error: JSON object: does not have named input: {name}")
-            columns[name].append(value)
+            try:
+                rows.add(name, value)
+            except StatusError as exc:
+                raise _element_error(i, exc, name) from None
         if set(elem) != set(infos):
             raise invalid_argument(f"Failed to process element: {i} of 'instances' list. JSON object: "
                                    f"{_debug(elem)} keys must be equal to: {','.join(sorted(infos))}")
-    return {name: json_to_array(col, infos[name][0]) for name, col in columns.items()}
+    return rows.arrays(len(instances))
 
 
 def _from_inputs(inputs, infos):
@@ -146,12 +229,7 @@ def _from_inputs(inputs, infos):
 
 def parse_predict_body(body, servable):
     """-> (signature name, {input: ndarray}, "row" | "columnar")."""
-    if not body:
-        raise invalid_argument("JSON Parse error: The document is empty")
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise invalid_argument(f"JSON Parse error: {exc}") from None
+    doc = parse_document(body)
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {_debug(doc)} Is not object")
     signature = doc.get("signature_name", "")
@@ -191,11 +269,15 @@ def _to_json_values(name, array):
         return np.frompyfunc(convert, 1, 1)(array).tolist() if array.ndim else convert(array.item())
     if array.dtype == np.float32:  # shortest float32 repr: 0.2, not 0.20000000298...
         return shortest_float32(array).tolist()
+    if array.dtype.kind not in "biuf":  # complex, bfloat16, ...: no JSON numbers for them
+        raise invalid_argument(f"Failed to write JSON value for tensor type: {array.dtype}")
     return array.tolist()
 
 
 def format_outputs(outputs, fmt):
     names = sorted(outputs)
+    if not names:
+        raise invalid_argument("Cannot convert empty tensor map to JSON")
     if fmt == "columnar":
         values = {n: _to_json_values(n, outputs[n]) for n in names}
         return {"outputs": values if len(names) > 1 else values[names[0]]}

@@ -2,9 +2,17 @@
 
 Routes, ``{"error": message}`` bodies and HTTP codes follow TF Serving's
 model_servers/http_rest_api_handler.cc, http_rest_api_util.cc and
-http_server.cc; the JSON tensor formats live in :mod:`tfseq2seq.serving.json_tensor`.
+http_server.cc; the JSON tensor formats live in :mod:`tfseq2seq.serving.json_tensor`,
+request bodies (chunked, gzip, size limits) in :mod:`tfseq2seq.serving.http_body`.
+As in TF Serving, paths match case-insensitively but the verbs after ``:`` must be
+lower case (``:PREDICT`` is a malformed request, ``/METADATA`` reads as the model
+status), any method but GET and POST on a ``/v1/`` path is a malformed request (400),
+and OPTIONS is a CORS preflight: 200 with an ``Origin`` header naming an http(s)
+origin, else 400; with ``cors=True`` (``--rest_api_enable_cors_support``) every ``/v1/``
+response carries TF Serving's three Access-Control-Allow-* headers.
 Deviations: no version labels (``/labels/L`` -> 400), ``:classify``/``:regress``
--> 501, bodies over ``max_request_bytes`` -> 413, a missing Content-Length -> 411.
+-> 501, bodies over ``max_request_bytes`` -> 413, a POST without Content-Length or
+chunked framing -> 411, other paths -> 404 with a JSON body, the query string is ignored.
 Request strings (model names, versions) are only compared with the served
 model's name and looked up as integers: they never become file paths.
 """
@@ -25,6 +33,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfseq2seq.serving.grpc_service import model_spec_proto, status_proto
+from tfseq2seq.serving.http_body import BodyError, read_body
 from tfseq2seq.serving.json_tensor import format_outputs, parse_predict_body
 from tfseq2seq.serving.status import StatusError, invalid_argument
 
@@ -36,10 +45,14 @@ _PREDICT = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+
                       r":(classify|regress|predict)", re.I)
 _STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?"
                      r"(?:/(metadata))?", re.I)
-_MAX_DRAIN = 64 << 20  # read (and drop) at most this much of an oversized body
 _JSON_OPTS = dict(always_print_fields_with_no_presence=True, preserving_proto_field_name=True)
 _V1 = re.compile(r"/v1/", re.I)
+_VERBS = ("predict", "classify", "regress")  # in this case only, as TF Serving
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # = json.dumps(..., ensure_ascii=False)
+_ASCII_ENCODER = json.JSONEncoder()  # \u escapes: for text with lone surrogates
+_CORS_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "POST, GET"),
+                 ("Access-Control-Allow-Headers", "Content-Type"))
+_HTTP_ORIGIN = re.compile(r"https?://")
 # The stdlib reads header lines with http.client's limits (line length, count), then
 # parses them with the email package (~50 us).  Lines of the plain form ``Name: value``
 # (the name as the email parser accepts it, one line each) are stored directly; any
@@ -66,8 +79,10 @@ class RestApi:
             return 500, {"error": f"Internal: {exc}"}
 
     def _dispatch(self, method, path, body):
-        match = (_PREDICT if method == "POST" else _STATUS).fullmatch(path)
-        if match is None:
+        match = None
+        if method in ("GET", "POST"):
+            match = (_PREDICT if method == "POST" else _STATUS).fullmatch(path)
+        if match is None or (method == "POST" and match.group(4) not in _VERBS):
             raise invalid_argument(f"Malformed request: {method} {path}")
         name, version, label = match.group(1), match.group(2), match.group(3)
         name = unquote(name) if name else name
@@ -81,10 +96,10 @@ class RestApi:
         if not name:
             raise invalid_argument("Missing model name in request.")
         if method == "GET":
-            if match.group(4):
+            if match.group(4) == "metadata":
                 return self._metadata(name, version)
             return json_format.MessageToDict(status_proto(self.manager, name, version), **_JSON_OPTS)
-        if match.group(4).lower() != "predict":
+        if match.group(4) != "predict":
             raise StatusError("UNIMPLEMENTED", f"{match.group(4)} is not implemented by this server")
         servable = self.manager.lookup(name, version)
         signature, arrays, fmt = parse_predict_body(body, servable)
@@ -125,8 +140,18 @@ def _header_message(lines, message_class):
     return message
 
 
+def _encode(payload):
+    """JSON bytes of a response; a string with a lone surrogate (which UTF-8 cannot hold)
+    is written as \\u escapes instead of failing."""
+    try:
+        return _ENCODER.encode(payload).encode("utf-8")
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(payload).encode("ascii")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _extra_headers = ()  # (name, value) pairs every response of this request carries
     server_version = "tfseq2seq-serving/0.1"
     timeout = 60  # idle keep-alive connections are dropped after this
     # Responses are buffered and flushed at the end of ``_send`` (before the connection
@@ -174,44 +199,42 @@ class _Handler(BaseHTTPRequestHandler):
             return self.handle_expect_100()
         return True
 
-    def do_GET(self):
-        self._serve("GET")
+    def _by_method(self):
+        self._serve(self.command)
 
-    def do_POST(self):
-        self._serve("POST")
+    # The methods libevent passes on to TF Serving's handler (http_server.cc): GET and POST
+    # are the API, OPTIONS a CORS preflight, the others malformed requests.
+    do_GET = do_POST = do_OPTIONS = do_HEAD = do_PUT = do_DELETE = do_PATCH = _by_method
 
     def _serve(self, method):
         self.server.track(self, "busy")
         try:
             path = urlsplit(self.path).path
-            body = b""
-            if method == "POST" or self.headers.get("Content-Length"):
-                body = self._read_body()
-                if body is None:
-                    return
-            if not _V1.match(path):
-                status, payload = 404, {"error": f"Not found: {method} {path}"}
-            else:
-                status, payload = self.server.api.handle(method, path, body)
-            self._send(status, _ENCODER.encode(payload).encode("utf-8"))
+            v1 = _V1.match(path) is not None
+            self._extra_headers = _CORS_HEADERS if v1 and self.server.cors else ()
+            try:
+                body = read_body(self.rfile, self.headers, self.server.max_request_bytes, method)
+            except BodyError as exc:
+                self._send(exc.status, _encode({"error": exc.message}), close=exc.close)
+                return
+            try:
+                status, data = self._answer(method, path, v1, body)
+            except Exception as exc:  # a bug must not drop the connection
+                log.exception("REST request failed")
+                status, data = 500, _encode({"error": f"Internal: {exc}"})
+            self._send(status, data)
         finally:
             self.server.track(self, "idle")
 
-    def _read_body(self):
-        limit = self.server.max_request_bytes
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._send(411, b'{"error": "a Content-Length header is required"}', close=True)
-            return None
-        length = int(length)
-        if limit is not None and length > limit:
-            if length <= _MAX_DRAIN:  # drain so the client can read the reply
-                for start in range(0, length, 1 << 16):
-                    self.rfile.read(min(1 << 16, length - start))
-            message = f"Request body of {length} bytes exceeds max_request_bytes={limit}"
-            self._send(413, json.dumps({"error": message}).encode(), close=True)
-            return None
-        return self.rfile.read(length)
+    def _answer(self, method, path, v1, body):
+        if not v1:
+            return 404, _encode({"error": f"Not found: {method} {path}"})
+        if method == "OPTIONS":  # CORS preflight, as http_server.cc answers it
+            if _HTTP_ORIGIN.search(self.headers.get("Origin", "")):
+                return 200, b""
+            return 400, _encode({"error": "Origin header is missing in CORS preflight"})
+        status, payload = self.server.api.handle(method, path, body)
+        return status, _encode(payload)
 
     def _send(self, status, data, close=False):
         """What ``send_response`` + ``send_header``s + ``end_headers`` + body write, in
@@ -223,11 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.log_request(status)
         if self.request_version != "HTTP/0.9":  # HTTP/0.9: no status line, no headers
             reason = self.responses[status][0] if status in self.responses else ""
+            extra = "".join(f"{name}: {value}\r\n" for name, value in self._extra_headers)
             head = (f"{self.protocol_version} {status} {reason}\r\n"
                     f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                    + ("Connection: close\r\n\r\n" if close else "\r\n"))
-            data = head.encode("latin-1") + data
+                    + extra + ("Connection: close\r\n\r\n" if close else "\r\n"))
+            data = head.encode("latin-1") + (b"" if self.command == "HEAD" else data)
         self.wfile.write(data)
         self.wfile.flush()
 
@@ -241,9 +265,10 @@ class RestServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # listen backlog; the stdlib default of 5 drops bursts
 
-    def __init__(self, address, api, max_request_bytes=None):
+    def __init__(self, address, api, max_request_bytes=None, cors=False):
         self.api = api
         self.max_request_bytes = max_request_bytes
+        self.cors = cors  # TF Serving's --rest_api_enable_cors_support
         self.stopping = False
         self._connections = {}  # handler -> "idle" | "busy"
         self._cv = threading.Condition()
