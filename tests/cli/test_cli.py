@@ -167,3 +167,26 @@ def test_translator_truncates_sources_to_max_source_len(run_dir):
     same = Translator(run, max_source_len=3).translate(["".join(tokens[0])])[0]
     assert cut.source_tokens == tokens[0] and cut.attention.shape[1] == 3
     assert (cut.text, cut.tokens) == (same.text, same.tokens)
+
+
+@pytest.mark.parametrize("argv, texts", [
+    (["translate", "RUN", "--beam", "5", "--", "-x"], ["-x"]),
+    (["translate", "RUN", "a", "--beam", "5", "b"], ["a", "b"]),
+    (["translate", "--beam", "5", "RUN", "a", "--", "", "--y"], ["a", "", "--y"]),
+    (["query", "--rest", "http://h", "hi", "--model", "m", "yo"], ["hi", "yo"]),
+])
+def test_texts_may_come_before_between_and_after_options(argv, texts):
+    from tfseq2seq.cli.app import parse_args
+
+    args = parse_args(argv)
+    assert args.texts == texts and (args.command != "translate" or args.run_dir == "RUN")
+
+
+@pytest.mark.parametrize("argv", [["translate", "RUN", "a", "--nope"],
+                                  ["export", "RUN", "--base-path", "b", "--", "x"]])
+def test_unknown_options_and_stray_texts_are_still_errors(argv, capsys):
+    from tfseq2seq.cli.app import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
