@@ -171,3 +171,22 @@ def test_crash_while_saving_a_model_leaves_the_old_one(copy, monkeypatch):
     assert open(path, "rb").read() == before
     assert json.load(open(path + ".best.json"))["value"] != -1.0
     assert not [f for f in os.listdir(copy) if f.startswith(".tmp")]
+
+
+def test_the_saved_model_is_the_best_by_its_monitor(trained, tmp_path):
+    """G2P runs keep the model with the lowest dev WER; a best value of another monitor
+    (e.g. from a run resumed under older code) does not count."""
+    from tfseq2seq.training.callbacks import BestModelSaver
+
+    assert json.load(open(os.path.join(trained, rd.MODEL + ".best.json")))["monitor"] == "val_wer"
+    model = load_run(trained).model
+    path = str(tmp_path / "m.keras")
+    saver = BestModelSaver(path, monitor="val_wer")
+    saver.set_model(model)
+    saver.on_epoch_end(0, {"val_loss": 0.1, "val_wer": 0.5})
+    saver.on_epoch_end(1, {"val_loss": 0.05, "val_wer": 0.6})  # lower loss, worse WER: kept
+    assert json.load(open(path + ".best.json")) == {"monitor": "val_wer", "value": 0.5, "epoch": 1}
+    with open(path + ".best.json", "w") as f:
+        json.dump({"value": 0.01, "epoch": 7}, f)  # written by a val_loss saver
+    saver.on_epoch_end(2, {"val_wer": 0.55})
+    assert json.load(open(path + ".best.json"))["epoch"] == 3

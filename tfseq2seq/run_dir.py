@@ -3,7 +3,7 @@
     R/config.yaml       the resolved configuration
     R/source.vocab      R/target.vocab      vocabularies (one token per line)
     R/tokenizers.json   tokenizer settings (and the learned WordPiece vocabularies)
-    R/model.keras       the best model by dev loss
+    R/model.keras       the best model (by dev WER for G2P, else dev loss)
     R/logs/             TensorBoard logs       R/backup/  state for resuming
 """
 

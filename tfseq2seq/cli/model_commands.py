@@ -33,7 +33,8 @@ def cmd_train(args):
     config = load_config(args.config, overrides)
     history = train(config, args.run_dir, verbose=0 if args.quiet else 1)
     best = min(history.get("val_loss", [float("nan")]))
-    print(f"trained {len(history.get('loss', []))} epochs; best dev loss {best:.4f}; "
+    wer = f"best dev WER {min(history['val_wer']):.2%}; " if history.get("val_wer") else ""
+    print(f"trained {len(history.get('loss', []))} epochs; best dev loss {best:.4f}; {wer}"
           f"model: {os.path.join(args.run_dir, 'model.keras')}")
 
 

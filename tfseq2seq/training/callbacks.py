@@ -42,11 +42,13 @@ class DevDecodeMetrics(keras.callbacks.Callback):
 
 
 class BestModelSaver(keras.callbacks.Callback):
-    """Saves the model to ``path`` whenever ``val_loss`` improves.
+    """Saves the model to ``path`` whenever ``monitor`` (lower is better: ``val_loss``, or
+    ``val_wer`` from ``DevDecodeMetrics``, which must run first) improves.
 
     The file is written under a temporary name and renamed, so ``path`` always holds a
-    whole model; the best value is kept beside it (``path + ".best.json"``) so a resumed
-    run does not overwrite a better model with a worse one.
+    whole model; the best value and its monitor are kept beside it (``path +
+    ".best.json"``) so a resumed run does not overwrite a better model with a worse one
+    (a value of another monitor does not count).
     """
 
     def __init__(self, path, monitor="val_loss"):
@@ -57,16 +59,18 @@ class BestModelSaver(keras.callbacks.Callback):
     def _best(self):
         try:
             with open(self.best_path, encoding="utf-8") as f:
-                return json.load(f)["value"]
-        except (OSError, ValueError, KeyError):
+                best = json.load(f)
+        except (OSError, ValueError):
             return math.inf
+        return best.get("value", math.inf) if best.get("monitor", "val_loss") == self.monitor else math.inf
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None or not value < self._best():
             return
         save_atomic(self.model.save, self.path, ".keras")
-        write_text_atomic(self.best_path, json.dumps({"value": float(value), "epoch": epoch + 1}))
+        write_text_atomic(self.best_path, json.dumps(
+            {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}))
 
 
 class EpochWeights(keras.callbacks.Callback):

@@ -188,10 +188,20 @@ def _train(config, run_path, strategy, verbose):
     return backup.history
 
 
+def _selection_metric(config, corpus):
+    """What picks the saved ``model.keras``: the dev WER (greedy, first ``data.dev_limit``
+    words) for G2P, which tracks the score users see better than the teacher-forced dev
+    loss does (the loss rises while the WER still falls; benchmarks/QUALITY.md); else the
+    dev loss."""
+    from tfseq2seq.inference.evaluation import metric_family
+
+    return "val_wer" if metric_family(config, corpus.name) == "g2p" else "val_loss"
+
+
 def _callbacks(config, run, corpus):
     callbacks = [
         DevDecodeMetrics(run, corpus, limit=config.data.dev_limit or 500),
-        BestModelSaver(run.file(rd.MODEL)),
+        BestModelSaver(run.file(rd.MODEL), monitor=_selection_metric(config, corpus)),
         keras.callbacks.TensorBoard(run.file("logs"), write_graph=False),
     ]
     if config.training.keep_checkpoints:
