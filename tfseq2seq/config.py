@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class DataConfig:
-    corpus: str = "cmudict"            # cmudict | cedict | tsv
+    corpus: str = "cmudict"            # cmudict | cedict | tsv | reverse (synthetic)
     train: str | None = None           # TSV paths, for corpus: tsv
     dev: str | None = None
     test: str | None = None

@@ -228,7 +228,7 @@ def add_commands(sub):
     p = sub.add_parser("data", help="corpus utilities")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     e = data_sub.add_parser("export", help="write a corpus as DIR/{train,dev,test}.tsv")
-    e.add_argument("name", choices=["cmudict", "cedict", "tsv"])
+    e.add_argument("name", choices=["cmudict", "cedict", "tsv", "reverse"])
     e.add_argument("dir")
     e.add_argument("--train")
     e.add_argument("--dev")

@@ -18,6 +18,7 @@ _LOADERS = {
     "cmudict": ("tfseq2seq.data.cmudict", "load_cmudict"),
     "cedict": ("tfseq2seq.data.cedict", "load_cedict"),
     "tsv": ("tfseq2seq.data.tsv", "load_tsv_corpus"),
+    "reverse": ("tfseq2seq.data.synthetic", "load_reverse"),
 }
 
 
@@ -66,7 +67,8 @@ def group_pairs(pairs: Iterable[tuple[str, str]]) -> list[Example]:
 
 
 def load_corpus(name: str, **kwargs) -> Corpus:
-    """Loads a registered corpus: "cmudict", "cedict" or "tsv" (kwargs go to its loader)."""
+    """Loads a registered corpus: "cmudict", "cedict", "tsv" or the synthetic "reverse"
+    (kwargs go to its loader)."""
     if name not in _LOADERS:
         raise ValueError(f"unknown corpus {name!r}; available: {sorted(_LOADERS)}")
     module, function = _LOADERS[name]
