@@ -44,3 +44,20 @@ def test_grid_runs_resume_and_summarize(tmp_path, monkeypatch, capsys):
     assert "| a | 3 (0) |" in table and "32.00 ± 2.00" in table and "| b | 3 (1) |" in table
     with pytest.raises(SystemExit, match="unknown cells"):
         ablate.main([str(path), "--cells", "c"])
+
+
+@pytest.mark.parametrize("path", sorted(
+    os.path.join(ablate.ROOT, "benchmarks", "grids", n)
+    for n in os.listdir(os.path.join(ablate.ROOT, "benchmarks", "grids"))))
+def test_every_committed_grid_cell_is_a_valid_config(path):
+    from tfseq2seq import ScheduledSampling
+    from tfseq2seq.config import load_config
+
+    grid = ablate.load_grid(path)
+    assert len(grid["seeds"]) >= (3 if grid["name"].startswith("q") else 1)  # questions: 3+
+    for cell, overrides in grid["cells"].items():
+        config = load_config(os.path.join(ablate.ROOT, grid["base"]),
+                             [*grid["budget"], *overrides, "training.seed=0"])
+        if config.sampling.schedule:
+            ScheduledSampling(config.sampling.schedule, config.sampling.mode,
+                              **config.sampling.params())
