@@ -15,7 +15,10 @@ A grid is a YAML file (``benchmarks/grids/*.yaml``)::
 Each (cell, seed) trains with ``tfseq2seq train`` in a subprocess into
 ``OUT/<cell>/seed<k>/`` (a killed run resumes there), is scored with ``tfseq2seq
 evaluate``, and writes ``OUT/<cell>/seed<k>.json``; runs whose JSON exists are skipped.
-A run whose training loss became NaN or inf is recorded as diverged (not scored).
+A run whose training loss became NaN or inf is recorded as diverged (not scored). Each
+JSON also holds the teacher-forced dev loss (``dev_loss``, beside the free-running greedy
+scores: the exposure-bias gap) and, for G2P-style metrics, the greedy errors by position
+after the first mistake (``butterfly``, ``tfseq2seq.inference.butterfly``).
 
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml            # run + summary
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml --summary  # summary only
@@ -31,6 +34,8 @@ import sys
 import time
 
 import yaml
+
+from tfseq2seq.inference.butterfly import errors_after_first_mistake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("wer", "per", "exact_match", "bleu", "chrf")
@@ -74,7 +79,14 @@ def run_cell(grid, cell, seed, out, log):
             command += ["--beam", str(beam)] if beam else []
             subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
             with open(report, encoding="utf-8") as f:
-                result[name] = json.load(f)["metrics"]
+                report = json.load(f)
+            result[name] = report["metrics"]
+            if name == "greedy" and result[name].get("wer") is not None:
+                result["butterfly"] = errors_after_first_mistake(  # free-running errors
+                    [o["output"] for o in report["outputs"]],
+                    [o["references"] for o in report["outputs"]])
+        # the exposure-bias gap: teacher-forced dev loss beside the free-running scores
+        result["dev_loss"] = history.get("val_loss", [None])[-1]
     scores = {k: round(v, 4) for k, v in result.get("greedy", {}).items() if k in METRICS}
     log(f"{cell} seed {seed}: {'diverged' if result['diverged'] else scores} "
         f"({result['train_seconds']:.0f} s of training)")
