@@ -169,3 +169,19 @@ def test_export_of_an_ensemble_of_the_run_with_itself_serves_the_same(run, capsy
         together = served(ensemble.signatures[signature], TEXTS)
         assert list(together["text"]) == list(alone["text"])
         np.testing.assert_allclose(together["scores"], alone["scores"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_demo_part_a_serves_a_ready_model_and_scores_the_dev_split(run, monkeypatch, capsys):
+    from tfseq2seq.cli.demo import serve_ready_model
+
+    run, exports = run
+    if run.config.data.source_tokenizer != "char":
+        pytest.skip("one tokenizer is enough")
+    monkeypatch.setenv("TFSEQ2SEQ_MODELS", run.path)
+    metrics = serve_ready_model("truncate")
+    printed = capsys.readouterr().out
+    assert metrics["examples"] == 6303 and 0.0 <= metrics["wer"] <= 1.0
+    assert "REST greedy" in printed and "gRPC beam" in printed and "wer" in printed
+    assert serve_ready_model("nothing-here") is None
+    assert "no ready model" in capsys.readouterr().out
