@@ -47,3 +47,15 @@ def test_the_probe_computes_the_models_own_loss():
     expected = float(ts.MaskedCrossEntropy()(TARGET_OUT, model((SOURCE, TARGET_IN))))
     got = recurrent_norms(model, SOURCE, TARGET_IN, TARGET_OUT)["loss"]
     assert abs(got - expected) < 1e-5
+
+
+def test_redrawn_embeddings_change_only_the_embeddings_and_the_outputs():
+    from tfseq2seq.inference.dynamics import with_redrawn_embeddings
+
+    model = elman("tanh", 0.5)
+    before = [w.numpy().copy() for w in model.weights]
+    redrawn = with_redrawn_embeddings(model, sides=("target",), seed=7)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))  # untouched
+    changed = [w.path for w, a in zip(redrawn.weights, before) if not np.array_equal(a, w.numpy())]
+    assert changed == [redrawn.decoder.embedding.embeddings.path]
+    assert not np.allclose(redrawn.greedy_decode(SOURCE)["scores"], model.greedy_decode(SOURCE)["scores"])

@@ -41,3 +41,22 @@ def recurrent_norms(model, source_ids, target_in_ids, target_out_ids):
 
     return {"hidden_norm": per_position(outputs), "grad_norm": per_position(grads),
             "loss": float(np.asarray(loss))}
+
+
+def with_redrawn_embeddings(model, sides=("source", "target"), seed=0):
+    """A copy of ``model`` whose embedding matrices (of ``sides``) are drawn anew from
+    their initializer, every other weight as trained: the note's claim that decoding with
+    another embedding matrix than the trained one gives gibberish, made testable. The
+    input tables of small vocabularies are computed from the matrix at each call, so
+    they follow."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    layers = {"source": copy.encoder.embedding, "target": copy.decoder.embedding}
+    for offset, side in enumerate(sides):
+        if side not in layers:
+            raise ValueError(f"`sides` holds {side!r}; choose from {sorted(layers)}")
+        embedding = layers[side]
+        initializer = type(embedding.initializer).from_config(
+            {**embedding.initializer.get_config(), "seed": seed + offset})
+        embedding.embeddings.assign(initializer(embedding.embeddings.shape))
+    return copy
