@@ -271,3 +271,21 @@ def test_bahdanau_timing_trains_decodes_and_serves(data):
         out = served(tf.constant(words))
         np.testing.assert_allclose(out["scores"][:2], eager["scores"], atol=1e-5)
         assert out["lengths"][2] == 0
+
+
+def test_one_hot_inputs_are_fixed_identity_embeddings(data):
+    source, target_in, target_out = data
+    model = _small(one_hot_inputs=True)
+    for embedding in (model.encoder.embedding, model.decoder.embedding):
+        np.testing.assert_array_equal(embedding.embeddings.numpy(), np.eye(VOCAB))
+        assert not embedding.trainable
+    learned = _small()
+    assert len(model.trainable_weights) == len(learned.trainable_weights) - 2
+    model.compile(optimizer="adam")
+    model.fit((source, target_in), target_out, batch_size=32, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.encoder.embedding.embeddings.numpy(), np.eye(VOCAB))
+    restored = ts.Seq2Seq.from_config(model.get_config())
+    assert restored.get_config() == model.get_config() and restored.one_hot_inputs
+    restored.set_weights(model.get_weights())
+    np.testing.assert_allclose(restored.greedy_decode(source[:3])["scores"],
+                               model.greedy_decode(source[:3])["scores"], atol=1e-5)

@@ -43,6 +43,7 @@ class DataConfig:
 @dataclasses.dataclass
 class ModelConfig:
     embedding_dim: int = 64
+    one_hot_inputs: bool = False       # fixed one-hot inputs instead of learned embeddings
     units: int = 256
     cell: str = "gru"
     activation: str = "tanh"           # the elman cell's: tanh | identity | relu | sigmoid | hard_tanh

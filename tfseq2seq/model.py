@@ -38,6 +38,8 @@ class Seq2Seq(keras.Model):
         bidirectional, bidirectional_merge: see ``Encoder`` (``"sum"`` or ``"concat"``).
         attention: ``"dot"``, ``"general"``, ``"concat"`` or ``None`` (no attention).
         attention_units: hidden size of the ``concat`` score.
+        one_hot_inputs: feed one-hot vectors (fixed identity embedding matrices, of the
+            vocabulary's size) instead of learned embeddings; ``embedding_dim`` is unused.
         attention_timing: ``"luong"`` (``c_t`` from ``h_t``) or ``"bahdanau"`` (from
             ``h_{t-1}``, fed into the recurrent step); see ``Decoder``.
         combine: ``"concat"``, ``"add"`` or ``"mlp"``; input_feeding: feed ``h̃_{t-1}``.
@@ -56,7 +58,7 @@ class Seq2Seq(keras.Model):
                  combine="concat", input_feeding=False, dropout=0.0, sampling=None,
                  start_id=1, end_id=2, source_embedding_matrix=None,
                  target_embedding_matrix=None, trainable_embeddings=True, seed=None,
-                 activation="tanh", attention_timing="luong", **kwargs):
+                 activation="tanh", attention_timing="luong", one_hot_inputs=False, **kwargs):
         super().__init__(**kwargs)
         if isinstance(sampling, dict):
             sampling = ScheduledSampling.from_config(sampling)
@@ -70,15 +72,24 @@ class Seq2Seq(keras.Model):
         self.sampling = sampling
         self.start_id, self.end_id = int(start_id), int(end_id)
         self.seed = seed
+        self.embedding_dim, self.one_hot_inputs = embedding_dim, bool(one_hot_inputs)
+        if self.one_hot_inputs:  # fixed identity matrices: x_t is the one-hot vector of y_t
+            if source_embedding_matrix is not None or target_embedding_matrix is not None:
+                raise ValueError("`one_hot_inputs` and pretrained embedding matrices exclude "
+                                 "each other")
+            source_embedding_matrix = np.eye(source_vocab_size, dtype="float32")
+            target_embedding_matrix = np.eye(target_vocab_size, dtype="float32")
+        self.trainable_embeddings = bool(trainable_embeddings)
+        trainable = self.trainable_embeddings and not self.one_hot_inputs
         self.encoder = Encoder(
-            source_vocab_size, embedding_dim, units, cell, encoder_layers, bidirectional,
-            bidirectional_merge, dropout, source_embedding_matrix, trainable_embeddings,
-            activation=activation, name="encoder")
+            source_vocab_size, source_vocab_size if self.one_hot_inputs else embedding_dim,
+            units, cell, encoder_layers, bidirectional, bidirectional_merge, dropout,
+            source_embedding_matrix, trainable, activation=activation, name="encoder")
         self.decoder = Decoder(
-            target_vocab_size, embedding_dim, units, cell,
-            require_positive_int("decoder_layers", decoder_layers or encoder_layers),
+            target_vocab_size, target_vocab_size if self.one_hot_inputs else embedding_dim,
+            units, cell, require_positive_int("decoder_layers", decoder_layers or encoder_layers),
             attention, attention_units, combine, input_feeding, dropout,
-            target_embedding_matrix, trainable_embeddings, activation=activation,
+            target_embedding_matrix, trainable, activation=activation,
             attention_timing=attention_timing, name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
         self.teacher_forcing_p = keras.metrics.Mean(name="teacher_forcing_p")
@@ -238,7 +249,8 @@ class Seq2Seq(keras.Model):
             "name": self.name, "trainable": self.trainable,
             "source_vocab_size": self.source_vocab_size,
             "target_vocab_size": self.target_vocab_size,
-            "embedding_dim": enc.embedding.dim, "units": enc.units, "cell": enc.cell_type,
+            "embedding_dim": self.embedding_dim, "one_hot_inputs": self.one_hot_inputs,
+            "units": enc.units, "cell": enc.cell_type,
             "activation": enc.activation,
             "encoder_layers": enc.num_layers, "decoder_layers": dec.num_layers,
             "bidirectional": enc.bidirectional, "bidirectional_merge": enc.merge,
@@ -248,7 +260,8 @@ class Seq2Seq(keras.Model):
             "dropout": enc.dropout_rate,
             "sampling": self.sampling.get_config() if self.sampling else None,
             "start_id": self.start_id, "end_id": self.end_id,
-            "trainable_embeddings": enc.embedding.trainable, "seed": self.seed,
+            "trainable_embeddings": self.trainable_embeddings,
+            "seed": self.seed,
         }
 
     @classmethod
