@@ -18,7 +18,8 @@ evaluate``, and writes ``OUT/<cell>/seed<k>.json``; runs whose JSON exists are s
 A run whose training loss became NaN or inf is recorded as diverged (not scored). Each
 JSON also holds the teacher-forced dev loss (``dev_loss``, beside the free-running greedy
 scores: the exposure-bias gap) and, for G2P-style metrics, the greedy errors by position
-after the first mistake (``butterfly``, ``tfseq2seq.inference.butterfly``).
+after the first mistake (``butterfly``, ``tfseq2seq.inference.butterfly``) and WER by
+source-length bucket (``wer_by_length``).
 
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml            # run + summary
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml --summary  # summary only
@@ -36,6 +37,7 @@ import time
 import yaml
 
 from tfseq2seq.inference.butterfly import errors_after_first_mistake
+from tfseq2seq.inference.metrics import wer_by_source_length
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("wer", "per", "exact_match", "bleu", "chrf")
@@ -82,9 +84,11 @@ def run_cell(grid, cell, seed, out, log):
                 report = json.load(f)
             result[name] = report["metrics"]
             if name == "greedy" and result[name].get("wer") is not None:
-                result["butterfly"] = errors_after_first_mistake(  # free-running errors
-                    [o["output"] for o in report["outputs"]],
-                    [o["references"] for o in report["outputs"]])
+                hyps = [o["output"] for o in report["outputs"]]
+                refs = [o["references"] for o in report["outputs"]]
+                result["butterfly"] = errors_after_first_mistake(hyps, refs)  # free-running
+                result["wer_by_length"] = wer_by_source_length(
+                    [o["source"] for o in report["outputs"]], hyps, refs)
         # the exposure-bias gap: teacher-forced dev loss beside the free-running scores
         result["dev_loss"] = history.get("val_loss", [None])[-1]
     scores = {k: round(v, 4) for k, v in result.get("greedy", {}).items() if k in METRICS}

@@ -46,3 +46,15 @@ def test_metrics_reject_mismatched_input():
         exact_match(["a"], ["a"])  # a bare string is not a reference list
     with pytest.raises(ValueError, match="no hypotheses"):
         bleu_chrf([], [])
+
+
+def test_wer_by_source_length_buckets():
+    from tfseq2seq.inference.metrics import wer_by_source_length
+
+    sources = ["cat", "dog", "elephant", "hippopotamus", "rhinoceroses"]
+    hyps = ["K AE T", "D AA", "EH L AH F AH N T", "X", "Y"]
+    refs = [["K AE T"], ["D AO G"], ["EH L AH F AH N T"], ["H IH P"], ["R AY N"]]
+    rows = wer_by_source_length(sources, hyps, refs, edges=(4, 8))
+    assert rows == [{"lengths": "≤4", "words": 2, "wer": 0.5},
+                    {"lengths": "5–8", "words": 1, "wer": 0.0},
+                    {"lengths": ">8", "words": 2, "wer": 1.0}]

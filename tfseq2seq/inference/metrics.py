@@ -82,3 +82,24 @@ def bleu_chrf(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) ->
     bleu = sacrebleu.corpus_bleu(list(hypotheses), ref_streams)
     chrf = sacrebleu.corpus_chrf(list(hypotheses), ref_streams)
     return {"bleu": bleu.score, "chrf": chrf.score}
+
+
+def wer_by_source_length(sources: Sequence[str], hypotheses: Sequence[str],
+                         references: Sequence[Sequence[str]], edges=(4, 6, 8, 10, 12)) -> list:
+    """G2P WER per source-length bucket (characters): ``[{"lengths": "≤4", "words": n,
+    "wer": x}, {"lengths": "5–6", ...}, ..., {"lengths": ">12", ...}]`` (empty buckets
+    left out); where a fixed-size context must carry a long input, long buckets suffer."""
+    _check(hypotheses, references)
+    if len(sources) != len(hypotheses):
+        raise ValueError(f"{len(sources)} sources but {len(hypotheses)} hypotheses")
+    bounds = [0, *edges, None]
+    rows = []
+    for low, high in zip(bounds, bounds[1:]):
+        chosen = [i for i, s in enumerate(sources)
+                  if len(s) > low and (high is None or len(s) <= high)]
+        if chosen:
+            label = (f"≤{high}" if low == 0 else f">{low}" if high is None
+                     else f"{low + 1}–{high}")
+            errors = sum(not _matches_any(hypotheses[i], references[i]) for i in chosen)
+            rows.append({"lengths": label, "words": len(chosen), "wer": errors / len(chosen)})
+    return rows
