@@ -8,6 +8,7 @@ A grid is a YAML file (``benchmarks/grids/*.yaml``)::
     budget: [training.epochs=3]       # --set overrides every cell shares (the budget)
     seeds: [0, 1, 2]
     eval: {split: dev, limit: 2000}   # scored after training, greedy (and beam: beam: 5)
+    probes: [dynamics]                # optional: benchmarks/probe_dynamics.py per run
     cells:
       baseline: []
       lstm: [model.cell=lstm]
@@ -91,6 +92,11 @@ def run_cell(grid, cell, seed, out, log):
                     [o["source"] for o in report["outputs"]], hyps, refs)
         # the exposure-bias gap: teacher-forced dev loss beside the free-running scores
         result["dev_loss"] = history.get("val_loss", [None])[-1]
+        if "dynamics" in grid.get("probes", []):  # per-position state and gradient norms
+            probe = subprocess.run(
+                [sys.executable, os.path.join(ROOT, "benchmarks", "probe_dynamics.py"), run_dir],
+                check=True, capture_output=True, text=True, cwd=ROOT)
+            result["dynamics"] = json.loads(probe.stdout)
     scores = {k: round(v, 4) for k, v in result.get("greedy", {}).items() if k in METRICS}
     log(f"{cell} seed {seed}: {'diverged' if result['diverged'] else scores} "
         f"({result['train_seconds']:.0f} s of training)")
