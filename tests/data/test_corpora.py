@@ -104,5 +104,5 @@ def test_tsv_corpus_groups_references_and_exports(tmp_path):
 
 
 def test_load_corpus_lists_available_names():
-    with pytest.raises(ValueError, match=r"'cedict', 'cmudict', 'tsv'"):
+    with pytest.raises(ValueError, match=r"'cedict', 'cmudict', 'reverse', 'tsv'"):
         load_corpus("wmt14")
