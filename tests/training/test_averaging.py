@@ -228,6 +228,6 @@ def test_epoch_files_are_ordered_by_epoch_number(tmp_path):
     for epoch in (999, 1000, 998, 7):
         (tmp_path / f"epoch-{epoch:03d}.weights.h5").write_bytes(b"")
     (tmp_path / "epoch-x.weights.h5").write_bytes(b"")  # not an epoch file
-    assert [os.path.basename(p) for p in epoch_weights(str(tmp_path))] == [
+    assert [os.path.basename(p) for _, p in epoch_weights(str(tmp_path))] == [
         "epoch-007.weights.h5", "epoch-998.weights.h5", "epoch-999.weights.h5",
         "epoch-1000.weights.h5"]

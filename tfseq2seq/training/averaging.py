@@ -3,7 +3,6 @@
 
 import json
 import os
-import re
 import shutil
 import tempfile
 
@@ -63,8 +62,7 @@ def _chosen(run_dir, last, epochs):
     if not os.path.isdir(directory):
         raise ValueError(f"{run_dir} has no {CHECKPOINTS}/ directory; train with "
                          "training.keep_checkpoints: N to keep the last N epochs' weights")
-    kept = dict(sorted((int(m.group(1)), p) for p in epoch_weights(directory) if (
-        m := re.fullmatch(r"epoch-(\d+)\.weights\.h5", os.path.basename(p)))))
+    kept = dict(epoch_weights(directory))
     if not kept:
         raise ValueError(f"{directory} holds no epoch-<N>.weights.h5 files")
     held = f"{directory} holds epochs {', '.join(map(str, kept))}"

@@ -86,17 +86,20 @@ class EpochWeights(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         path = os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5")
         save_atomic(self.model.save_weights, path, ".weights.h5")
-        for old in epoch_weights(self.directory)[:-self.keep]:
+        for _, old in epoch_weights(self.directory)[:-self.keep]:
             os.remove(old)
 
 
+EPOCH_FILE = re.compile(r"epoch-(\d+)\.weights\.h5")
+
+
 def epoch_weights(directory):
-    """The epoch weight files in ``directory``, oldest first (by epoch number)."""
+    """``[(epoch, path)]`` of the epoch weight files in ``directory``, oldest first (by
+    epoch number)."""
     if not os.path.isdir(directory):
         return []
-    found = [(re.fullmatch(r"epoch-(\d+)\.weights\.h5", n), n) for n in os.listdir(directory)]
-    return [os.path.join(directory, n) for m, n in sorted(
-        ((m, n) for m, n in found if m), key=lambda item: int(item[0].group(1)))]
+    found = [(EPOCH_FILE.fullmatch(n), n) for n in os.listdir(directory)]
+    return sorted((int(m.group(1)), os.path.join(directory, n)) for m, n in found if m)
 
 
 class EarlyStopping(keras.callbacks.Callback):
