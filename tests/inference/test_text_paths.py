@@ -158,6 +158,43 @@ def test_a_ready_model_answers_what_the_export_serves(run, monkeypatch, capsys):
     assert "not with --model" in capsys.readouterr().err
 
 
+def test_evaluate_model_scores_the_export_as_evaluate_scores_the_run(run, tmp_path, monkeypatch, capsys):
+    """``evaluate --model`` decodes with the export's signatures (in batches: 3 of 16 for
+    the 36 dev words here) and gives the run's own ``evaluate`` numbers, greedy and beam."""
+    import json
+
+    from tfseq2seq.cli import model_commands
+    from tfseq2seq.data.corpora import load_config_corpus
+
+    run, exports = run
+    if run.config.data.source_tokenizer != "char":
+        pytest.skip("one tokenizer is enough")
+    monkeypatch.setenv("TFSEQ2SEQ_MODELS", run.path)
+    monkeypatch.setattr(model_commands, "EXPORT_BATCH", 16)
+    corpus = load_config_corpus(run.config)
+    assert len(corpus.examples("dev")) > 32
+    for flags, beam in (([], None), (["--beam-search"], run.config.decoding.beam_width)):
+        report = str(tmp_path / f"eval{beam}.json")
+        assert main(["evaluate", "--model", "truncate", "--corpus", SMOKE, "--quiet",
+                     "--output", report, *flags]) == 0
+        with open(report, encoding="utf-8") as f:
+            scored = json.load(f)
+        expected, translations = evaluate(Translator(run), corpus, "dev", beam, progress=False)
+        assert [o["output"] for o in scored["outputs"]] == [t.text for t in translations]
+        assert len(scored["outputs"]) == len(corpus.examples("dev"))
+        for key in ("wer", "per", "exact_match", "examples"):
+            assert scored["metrics"][key] == pytest.approx(expected[key])
+        assert f"{expected['wer']:.4f}" in capsys.readouterr().out
+    assert main(["evaluate", run.path, "--model", "truncate"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "truncate", "--beam", "3"]) == 2
+    assert "not with --model" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "truncate", "--corpus", "nope", "--limit", "2"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["evaluate"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
 def test_export_of_an_ensemble_of_the_run_with_itself_serves_the_same(run, capsys):
     run, exports = run
     base = os.path.join(run.path, "ensemble")

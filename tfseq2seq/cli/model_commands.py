@@ -6,6 +6,8 @@ import sys
 
 from tfseq2seq.cli.errors import CliError
 
+EXPORT_BATCH = 256  # texts per call of an export's signature (evaluate/translate --model)
+
 
 def add_decoding_options(parser):
     """``--beam N`` / ``--beam-search``, ``--length-penalty``, ``--max-output-len``; what
@@ -83,6 +85,12 @@ def cmd_evaluate(args):
     from tfseq2seq.data.corpora import load_config_corpus
     from tfseq2seq.inference.evaluation import evaluate, format_table, write_report
 
+    if args.model:
+        return _evaluate_export(args)
+    if args.run_dir is None:
+        raise CliError("give a run directory, or --model NAME|PATH for an export")
+    if args.corpus:
+        raise CliError("--corpus goes with --model (a run is scored on its own config's corpus)")
     translator = _translator(args.run_dir)
     corpus = load_config_corpus(translator.run.config)
     beam = beam_width(args, translator)
@@ -95,6 +103,71 @@ def cmd_evaluate(args):
     write_report(metrics, outputs, refs, path)
     print(format_table(metrics))
     print(f"written: {path}")
+
+
+def _evaluate_export(args):
+    """``evaluate --model NAME|PATH``: scores an export's own signatures (what TF Serving
+    answers) on a split of a registered corpus."""
+    from tfseq2seq.inference.evaluation import format_table, score, write_report
+    from tfseq2seq.serving.pretrained import Pretrained, resolve
+    from tfseq2seq.util.progress import progress_bar
+
+    if args.run_dir is not None:
+        raise CliError(f"give a run directory or --model, not both (got {args.run_dir!r} "
+                       f"and --model {args.model!r})")
+    _refuse_fixed_decoding(args, show_attention=False)
+    corpus, family = _named_corpus(args.corpus or "cmudict")
+    examples = corpus.examples(args.split)[: args.limit]
+    path = resolve(args.model)
+    model = Pretrained(path)
+    outputs = []
+    bar = progress_bar(len(examples), "decoding", enabled=not args.quiet)
+    for start in range(0, len(examples), EXPORT_BATCH):
+        batch = [ex.source for ex in examples[start:start + EXPORT_BATCH]]
+        outputs.extend(model.translate(batch, beam=args.beam_search))
+        bar.update(len(batch))
+    bar.close()
+    references = [ex.references for ex in examples]
+    metrics = score(family, outputs, references)
+    metrics.update(split=args.split, decoding="beam_search" if args.beam_search else "greedy",
+                   model=path, corpus=corpus.name)
+    print(format_table(metrics))
+    if args.output:
+        translations = [_Scored(ex.source, text) for ex, text in zip(examples, outputs)]
+        write_report(metrics, translations, references, args.output)
+        print(f"written: {args.output}")
+
+
+def _named_corpus(spec):
+    """``(corpus, metric family)`` of ``--corpus``: a registered corpus name, or a YAML
+    config whose ``data`` section names one (TSV paths, metrics)."""
+    from tfseq2seq.config import load_config
+    from tfseq2seq.data.corpora import load_config_corpus, load_corpus
+    from tfseq2seq.inference.evaluation import G2P_CORPORA, metric_family
+
+    if spec.endswith((".yaml", ".yml")):
+        config = load_config(spec)
+        corpus = load_config_corpus(config)
+        return corpus, metric_family(config, corpus.name)
+    return load_corpus(spec), "g2p" if spec in G2P_CORPORA else "translation"
+
+
+class _Scored:
+    """An input and its output, as ``write_report`` reads them."""
+
+    def __init__(self, source, text):
+        self.source, self.text = source, text
+
+
+def _refuse_fixed_decoding(args, show_attention):
+    """An export's decoding is fixed when it is exported: refuses the options that would
+    change it (``--beam-search`` picks its beam_search signature)."""
+    given = (("--beam N", args.beam), ("--length-penalty", args.length_penalty),
+             ("--max-output-len", args.max_output_len), ("--show-attention", show_attention))
+    unsupported = [flag for flag, value in given if value]
+    if unsupported:
+        raise CliError(f"{', '.join(unsupported)}: not with --model (an export's decoding is "
+                       "fixed when it is exported; --beam-search uses its beam_search signature)")
 
 
 def _inputs(texts):
@@ -126,16 +199,11 @@ def _translate_with_export(args):
     """``translate --model NAME``: a ready model (a preset or an export), no run dir."""
     from tfseq2seq.serving.pretrained import Pretrained
 
-    given = (("--beam N", args.beam), ("--length-penalty", args.length_penalty),
-             ("--max-output-len", args.max_output_len), ("--show-attention", args.show_attention))
-    unsupported = [flag for flag, value in given if value]
-    if unsupported:
-        raise CliError(f"{', '.join(unsupported)}: not with --model (an export's decoding is "
-                       "fixed when it is exported; --beam-search uses its beam_search signature)")
+    _refuse_fixed_decoding(args, args.show_attention)
     texts = _inputs(([args.run_dir] if args.run_dir is not None else []) + args.texts)
     model = Pretrained.from_preset(args.model)
-    for start in range(0, len(texts), 256):
-        batch = texts[start:start + 256]
+    for start in range(0, len(texts), EXPORT_BATCH):
+        batch = texts[start:start + EXPORT_BATCH]
         for source, output in zip(batch, model.translate(batch, beam=args.beam_search)):
             print(f"{source}\t{output}")
 
@@ -195,12 +263,22 @@ def add_commands(sub):
                        help="average these epochs, e.g. 8,9,10")
     p.set_defaults(func=cmd_average)
 
-    p = sub.add_parser("evaluate", help="score a trained model on a split of its corpus")
-    p.add_argument("run_dir")
+    p = sub.add_parser("evaluate", help="score a trained model on a split of its corpus",
+                       description="Score a run on a split of its corpus, or an export "
+                                   "(evaluate --model cmudict-g2p --split dev): the export's own "
+                                   "signatures, i.e. what TF Serving answers.")
+    p.add_argument("run_dir", nargs="?", help="run directory (not with --model)")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="an export instead of a run: a preset name (models/, $TFSEQ2SEQ_MODELS), "
+                        "a model base path or a version directory")
+    p.add_argument("--corpus", metavar="NAME|CONFIG",
+                   help="with --model: a registered corpus (default cmudict) or a YAML config "
+                        "whose data section names the corpus to score on")
     p.add_argument("--split", choices=["dev", "test"], default="dev")
     add_decoding_options(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
-    p.add_argument("--output", help="JSON report path (default: RUN_DIR/eval_SPLIT.json)")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N examples")
+    p.add_argument("--output", help="JSON report path (default: RUN_DIR/eval_SPLIT.json; "
+                                    "with --model: none unless given)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
 
