@@ -114,6 +114,9 @@ def main(argv=None) -> None:
     p.add_argument("--beam", type=int, default=10000, help="g2pfst decoder beam (default 10000)")
     p.add_argument("--split", default="dev", help="comma-separated splits to score: dev, test (default dev)")
     p.add_argument("--train-limit", type=int, help="train on the first N train words only (smoke runs)")
+    p.add_argument("--dev-prefix", type=int, action="append", default=None, metavar="N",
+                   help="also score the first N dev words, as training's val_wer does with "
+                        "data.dev_limit (repeatable; default 2000)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/tfseq2seq-phonetisaurus"),
                    help="lexicon, model and outputs (default /tmp/tfseq2seq-phonetisaurus)")
     p.add_argument("--check-against-project", action="store_true",
@@ -167,6 +170,9 @@ def main(argv=None) -> None:
         result = dict(scored[name][2], decode_seconds=round(decode_seconds, 2),
                       words_per_second=round(len(words) / decode_seconds, 1),
                       no_output=sum(w not in hyp_of for w in words))
+        if name == "dev":
+            for n in args.dev_prefix or [2000]:
+                result[f"first_{n}"] = score(hyps[:n], refs[:n])
         log(f"{name}: WER {result['wer']:.4f} PER {result['per']:.4f} ({decode_seconds:.1f} s)")
         result_splits[name] = result
 

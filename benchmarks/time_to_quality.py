@@ -5,7 +5,9 @@ one JSON object.
 Each run directory's history (``history.json``, or ``backup/state.json`` while a run is
 still training) holds per epoch ``val_wer`` (greedy, on the run's first
 ``data.dev_limit`` dev words) and ``wall_seconds`` (training wall time of the whole run,
-dev decoding and restarts included).
+dev decoding and restarts included). All runs must score the same dev words, and a
+baseline point is read on those words too (``benchmarks/phonetisaurus.py`` reports
+``dev.first_N`` for ``--dev-prefix N``), so lines and points are comparable.
 
     python benchmarks/time_to_quality.py runs/g2p=configs/g2p.yaml runs/best=recipe \\
         --point phonetisaurus.json=Phonetisaurus -o docs/time_to_quality.png
@@ -33,11 +35,26 @@ def run_curve(run_dir):
     return [s / 60 for s in history["wall_seconds"]], history["val_wer"]
 
 
-def point(path):
-    """``(minutes, WER)`` of a baseline's JSON (``benchmarks/phonetisaurus.py``'s output)."""
+def dev_words(run_dir):
+    """The run's ``data.dev_limit`` (``None``: the whole dev split), from its config.yaml."""
+    import yaml
+
+    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
+        return (yaml.safe_load(f).get("data") or {}).get("dev_limit")
+
+
+def point(path, words=None):
+    """``(minutes, WER)`` of a baseline's JSON (``benchmarks/phonetisaurus.py``'s output),
+    on the first ``words`` dev words (``None``: all)."""
     with open(path, encoding="utf-8") as f:
         result = json.load(f)
-    return result["train_seconds"] / 60, result["dev"]["wer"]
+    dev = result["dev"]
+    if words is not None and words < dev["words"]:
+        key = f"first_{words}"
+        if key not in dev:
+            raise SystemExit(f"{path}: no {key} dev score; rerun it with --dev-prefix {words}")
+        dev = dev[key]
+    return result["train_seconds"] / 60, dev["wer"]
 
 
 def labelled(spec):
@@ -52,7 +69,8 @@ def main(argv=None):
     parser.add_argument("--point", action="append", default=[], metavar="JSON[=LABEL]",
                         help="a baseline's result JSON (train_seconds, dev.wer), repeatable")
     parser.add_argument("-o", "--output", default="time_to_quality.png", help="PNG path")
-    parser.add_argument("--title", default="CMUdict dev WER (greedy) vs training time")
+    parser.add_argument("--title", default=None,
+                        help="default: CMUdict dev WER (greedy, first N words) vs training time")
     args = parser.parse_args(argv)
 
     import matplotlib
@@ -62,8 +80,12 @@ def main(argv=None):
 
     from tfseq2seq.util.files import atomic_path
 
+    limits = {labelled(spec)[0]: dev_words(labelled(spec)[0]) for spec in args.runs}
+    if len(set(limits.values())) > 1:
+        raise SystemExit(f"the runs score different dev words (data.dev_limit): {limits}")
+    words = next(iter(limits.values()))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    plotted = {"runs": {}, "points": {}}
+    plotted = {"dev_words": words, "runs": {}, "points": {}}
     for spec in args.runs:
         path, label = labelled(spec)
         minutes, wer = run_curve(path)
@@ -71,12 +93,13 @@ def main(argv=None):
         plotted["runs"][label] = {"minutes": minutes, "val_wer": wer}
     for spec in args.point:
         path, label = labelled(spec)
-        minutes, wer = point(path)
+        minutes, wer = point(path, words)
         ax.scatter([minutes], [100 * wer], marker="*", s=160, zorder=3, label=label)
         plotted["points"][label] = {"minutes": minutes, "wer": wer}
     ax.set_xlabel("training wall-clock minutes (2 CPU cores)")
     ax.set_ylabel("dev WER (%)")
-    ax.set_title(args.title, fontsize=10)
+    what = f"first {words} dev words" if words else "all dev words"
+    ax.set_title(args.title or f"CMUdict WER (greedy, {what}) vs training time", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

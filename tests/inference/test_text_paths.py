@@ -166,7 +166,7 @@ def test_evaluate_model_scores_the_export_as_evaluate_scores_the_run(run, tmp_pa
     from tfseq2seq.cli import model_commands
     from tfseq2seq.data.corpora import load_config_corpus
 
-    run, exports = run
+    run, _ = run
     if run.config.data.source_tokenizer != "char":
         pytest.skip("one tokenizer is enough")
     monkeypatch.setenv("TFSEQ2SEQ_MODELS", run.path)
