@@ -5,6 +5,7 @@ import os
 import sys
 
 from tfseq2seq.cli.errors import CliError
+from tfseq2seq.serving.options import add_server_arguments, serve_kwargs
 from tfseq2seq.util.argtypes import nonnegative_int, positive_int
 
 
@@ -65,20 +66,16 @@ def _print_report(report, failure_message):
 
 
 def cmd_serve(args):
+    import logging
+
     from tfseq2seq.serving.app import serve
 
-    handle = serve(args.model_base_path, args.model_name, port=args.port,
-                   rest_api_port=args.rest_api_port, host=args.host,
-                   max_request_bytes=args.max_request_bytes, max_batch_rows=args.max_batch_rows,
-                   enable_batching=args.enable_batching, max_batch_size=args.max_batch_size,
-                   batch_timeout_micros=args.batch_timeout_micros, poll_seconds=args.poll_seconds,
-                   num_batch_threads=args.num_batch_threads,
-                   intra_op_parallelism=args.intra_op_parallelism,
-                   inter_op_parallelism=args.inter_op_parallelism,
-                   enable_cors_support=args.rest_api_enable_cors_support)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handle = serve(args.model_base_path, args.model_name, **serve_kwargs(args))
     print(f"serving {args.model_name} from {args.model_base_path}: "
           f"gRPC {handle.grpc_target}  REST {handle.rest_url}", flush=True)
-    handle.run_forever()
+    handle.run_forever(args.grace_seconds)
 
 
 def cmd_query(args):
@@ -155,30 +152,7 @@ def add_commands(sub):
 
     p = sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs "
                                      "(development stand-in for tensorflow_model_server)")
-    p.add_argument("--model-base-path", "--model_base_path", required=True)
-    p.add_argument("--model-name", "--model_name", required=True)
-    p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
-    p.add_argument("--rest-api-port", "--rest_api_port", type=int, default=8501)
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    p.add_argument("--max-request-bytes", type=int, default=16 << 20)
-    p.add_argument("--max-batch-rows", type=int, default=1024, help="most inputs per request")
-    p.add_argument("--enable-batching", "--enable_batching", action="store_true",
-                   help="merge concurrent requests into one batch (like TF Serving)")
-    p.add_argument("--max-batch-size", type=int, default=32)
-    p.add_argument("--batch-timeout-micros", type=int, default=2000)
-    p.add_argument("--num-batch-threads", "--num_batch_threads", type=positive_int, default=None,
-                   help="batches run at once with batching (default: number of CPUs)")
-    p.add_argument("--intra-op-parallelism", "--tensorflow_intra_op_parallelism",
-                   type=nonnegative_int, default=0,
-                   help="threads one TensorFlow op may use (0 = TensorFlow's choice, one per "
-                        "core); 1 cuts the latency of small recurrent models (see README)")
-    p.add_argument("--inter-op-parallelism", "--tensorflow_inter_op_parallelism",
-                   type=nonnegative_int, default=0,
-                   help="TensorFlow ops run at once (0 = TensorFlow's choice)")
-    p.add_argument("--rest-api-enable-cors-support", "--rest_api_enable_cors_support",
-                   action="store_true",
-                   help="add CORS headers to REST responses (as TF Serving's flag), for browsers")
-    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
+    add_server_arguments(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("query", help="query a served model (TF Serving or tfseq2seq serve)")

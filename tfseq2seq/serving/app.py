@@ -14,14 +14,16 @@ import threading
 from tfseq2seq.serving.batching import Batcher, RequestRunner
 from tfseq2seq.serving.grpc_service import make_grpc_server
 from tfseq2seq.serving.models import ModelManager
+from tfseq2seq.serving.options import (
+    DEFAULT_MAX_BATCH_ROWS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    add_server_arguments,
+    serve_kwargs,
+)
 from tfseq2seq.serving.rest import RestApi, RestServer
 from tfseq2seq.serving.threads import configure_threads, describe_threads
-from tfseq2seq.util.argtypes import nonnegative_int, positive_int
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_REQUEST_BYTES = 16 << 20
-DEFAULT_MAX_BATCH_ROWS = 1024
 
 
 class ServerHandle:
@@ -140,34 +142,7 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="python -m tfseq2seq.serving.app",
         description="Serve tfseq2seq SavedModels with TF Serving's gRPC and REST APIs.")
-    p.add_argument("--model_name", required=True, help="name in /v1/models/NAME and ModelSpec")
-    p.add_argument("--model_base_path", required=True, help="dir holding <version>/saved_model.pb")
-    p.add_argument("--port", type=int, default=8500, help="gRPC port (0 = any free, -1 = off)")
-    p.add_argument("--rest_api_port", type=int, default=8501,
-                   help="REST port (0 = any free, -1 = off)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
-    p.add_argument("--max_batch_rows", type=int, default=DEFAULT_MAX_BATCH_ROWS,
-                   help="reject requests with more rows than this")
-    p.add_argument("--enable_batching", action="store_true", help="merge concurrent requests")
-    p.add_argument("--max_batch_size", type=int, default=32)
-    p.add_argument("--batch_timeout_micros", type=int, default=2000)
-    p.add_argument("--num_batch_threads", type=positive_int, default=None,
-                   help="batches run at once with batching (default: number of CPUs)")
-    p.add_argument("--poll_seconds", "--file_system_poll_wait_seconds", type=float, default=1.0,
-                   dest="poll_seconds", help="seconds between version scans (0 = never)")
-    p.add_argument("--grpc_max_workers", type=int, default=None,
-                   help="gRPC worker threads (default 16, or 2*max_batch_size with batching)")
-    p.add_argument("--tensorflow_intra_op_parallelism", type=nonnegative_int, default=0,
-                   help="threads one TensorFlow op may use (0 = TensorFlow's choice, one per "
-                        "core); 1 cuts the latency of small recurrent models (see README)")
-    p.add_argument("--tensorflow_inter_op_parallelism", type=nonnegative_int, default=0,
-                   help="TensorFlow ops run at once (0 = TensorFlow's choice)")
-    p.add_argument("--rest_api_enable_cors_support", action="store_true",
-                   help="add CORS headers (Access-Control-Allow-*) to REST responses")
-    p.add_argument("--grace_seconds", type=float, default=5.0,
-                   help="time in-flight requests get to finish on SIGTERM/SIGINT")
-    p.add_argument("--log_level", default="INFO")
+    add_server_arguments(p)
     return p
 
 
@@ -175,18 +150,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handle = serve(args.model_base_path, args.model_name,
-                   port=None if args.port < 0 else args.port,
-                   rest_api_port=None if args.rest_api_port < 0 else args.rest_api_port,
-                   host=args.host, max_request_bytes=args.max_request_bytes,
-                   max_batch_rows=args.max_batch_rows, enable_batching=args.enable_batching,
-                   poll_seconds=args.poll_seconds, max_batch_size=args.max_batch_size,
-                   batch_timeout_micros=args.batch_timeout_micros,
-                   grpc_max_workers=args.grpc_max_workers,
-                   num_batch_threads=args.num_batch_threads,
-                   intra_op_parallelism=args.tensorflow_intra_op_parallelism,
-                   inter_op_parallelism=args.tensorflow_inter_op_parallelism,
-                   enable_cors_support=args.rest_api_enable_cors_support)
+    handle = serve(args.model_base_path, args.model_name, **serve_kwargs(args))
     print(f"serving model {args.model_name} versions {handle.manager.versions()} "
           f"threads {describe_threads()} grpc={handle.grpc_target} rest={handle.rest_url}",
           flush=True)
