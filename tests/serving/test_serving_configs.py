@@ -1,28 +1,44 @@
 """serving/ configs: they parse with TF Serving's own proto schemas, and the text
-protos, docker-compose.yml, the k8s manifests and the export layout agree.
+protos, docker-compose.yml, the Dockerfile, the k8s manifests (base and the
+own-models overlay) and the export layout agree.
 
 What this proves: every field name/value is valid for tensorflow_model_server's
-parsers (text_format is as strict as ParseProtoTextFile), both deployments run
-the same flags against the same mounted files, probes use the served model's
-name, and ``export_model`` writes what ``models.config``'s base_path points at.
-What it cannot prove: that a container starts (no docker engine here).
+parsers (text_format is as strict as ParseProtoTextFile); compose, the image and
+both k8s setups run the same flags against the same files; by default compose
+mounts and the image bakes the ready model (models/cmudict-g2p) at models.config's
+base_path, and the k8s base runs that image without a volume; the own-models
+setups (G2P_MODEL_DIR, the overlay's PVC) put ``tfseq2seq export --base-path
+export/g2p``'s layout at base_path; probes use the served model's name; once the
+ready model is in the tree, it is a base path TF Serving can load (an integer
+version with saved_model.pb, readable by the k8s uid). With kubectl on PATH the
+kustomizations are also rendered by kustomize itself.
+What it cannot prove: that a container starts or the image builds (no docker
+engine here).
 """
 
+import copy
+import json
 import os
 import re
+import shutil
+import stat
+import subprocess
 import types
 
 import pytest
 import yaml
 from google.protobuf import text_format
 
-SERVING = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "serving")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVING = os.path.join(REPO, "serving")
 K8S = os.path.join(SERVING, "k8s")
+READY_MODEL = os.path.join(REPO, "models", "cmudict-g2p")  # TF Serving base path, committed
+MODEL_DIR_VAR = "G2P_MODEL_DIR"  # docker-compose.yml: host directory mounted at base_path
 CONFIG_FILES = ("models.config", "batching_parameters.txt", "monitoring.config")
 FILE_FLAGS = {"--model_config_file": "models.config",
               "--batching_parameters_file": "batching_parameters.txt",
               "--monitoring_config_file": "monitoring.config"}
-IMAGE = "tensorflow/serving:2.21.0"
+IMAGE = "tensorflow/serving:2.21.0"  # the stock image (compose, Dockerfile FROM, own-models)
 
 
 # ------------------------------------------------------------------ proto schemas
@@ -103,15 +119,51 @@ def compose():
     return yaml.safe_load(_read(SERVING, "docker-compose.yml"))["services"]["tfserving"]
 
 
+def _kustomization_docs(directory):
+    """{kind: document} of a kustomization's resources (directories followed), unpatched."""
+    docs = {}
+    for resource in yaml.safe_load(_read(directory, "kustomization.yaml"))["resources"]:
+        path = os.path.normpath(os.path.join(directory, resource))
+        found = _kustomization_docs(path) if os.path.isdir(path) else \
+            {doc["kind"]: doc for doc in yaml.safe_load_all(_read(path))}
+        assert not set(found) & set(docs), (path, set(found) & set(docs))
+        docs.update(found)
+    return docs
+
+
 @pytest.fixture(scope="module")
 def k8s():
-    kustomization = yaml.safe_load(_read(K8S, "kustomization.yaml"))
-    docs = {}
-    for resource in kustomization["resources"]:
-        for doc in yaml.safe_load_all(_read(K8S, resource)):
-            docs[doc["kind"]] = doc
-    assert set(docs) == {"ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"}
+    """What ``kubectl apply -k serving/k8s`` applies (the base: the baked-model image)."""
+    docs = _kustomization_docs(K8S)
+    assert set(docs) == {"ConfigMap", "Deployment", "Service"}  # no PVC: the model is in the image
     return docs
+
+
+@pytest.fixture(scope="module")
+def dockerfile():
+    """(instructions as [(NAME, arguments)], comment lines) of serving/Dockerfile."""
+    text = _read(SERVING, "Dockerfile")
+    lines = text.splitlines()
+    comments = [line.lstrip()[1:].strip() for line in lines if line.lstrip().startswith("#")]
+    # Docker drops comment lines (also inside continuations), then joins "\" lines.
+    logical = re.sub(r"\\\n", " ", "\n".join(ln for ln in lines if not ln.lstrip().startswith("#")))
+    instructions = [tuple(line.strip().split(None, 1))
+                    for line in logical.splitlines() if line.strip()]
+    return [(name.upper(), rest) for name, rest in instructions], comments
+
+
+def _instruction(dockerfile, name):
+    args = [rest for instr, rest in dockerfile[0] if instr == name]
+    assert len(args) == 1, (name, args)
+    return args[0]
+
+
+def _dockerfile_image_tag(dockerfile):
+    """The image the Dockerfile's build command (in its header comment) tags."""
+    builds = [m for c in dockerfile[1]
+              for m in [re.fullmatch(r"docker build -f serving/Dockerfile -t (\S+) \.", c)] if m]
+    assert len(builds) == 1, dockerfile[1]
+    return builds[0].group(1)
 
 
 def _flags(args):
@@ -153,11 +205,35 @@ def test_text_protos_reject_typos():
 
 
 # ------------------------------------------------------------------ docker-compose
-def _compose_mounts(compose):
-    """{container path: host path (absolute)} of the service's volumes."""
+_COMPOSE_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+                          r"(?:(?P<op>:?-)(?P<default>[^}]*))?\}"
+                          r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<dollar>\$\$)")
+
+
+def _interpolate(value, env):
+    """Compose's variable substitution: ${VAR}, $VAR, ${VAR:-default} (unset or empty),
+    ${VAR-default} (unset only), $$; anything else with a "$" is rejected."""
+    def substitute(m):
+        if m["dollar"]:
+            return "\0"
+        name = m["name"] or m["bare"]
+        if m["op"] == ":-":
+            return env.get(name) or m["default"]
+        if m["op"] == "-":
+            return env.get(name, m["default"])
+        return env.get(name, "")
+
+    out = _COMPOSE_VAR.sub(substitute, value)
+    assert "$" not in out, f"unsupported substitution in {value!r}"
+    return out.replace("\0", "$")
+
+
+def _compose_mounts(compose, env=None):
+    """{container path: host path (absolute)} of the service's volumes, with the
+    variables substituted from ``env`` (default: none set)."""
     mounts = {}
     for volume in compose["volumes"]:
-        source, target, *mode = volume.split(":")
+        source, target, *mode = _interpolate(volume, env or {}).split(":")
         assert mode == ["ro"], volume  # the server never writes
         mounts[target] = os.path.normpath(os.path.join(SERVING, source))
     return mounts
@@ -180,10 +256,34 @@ def test_compose_flags_files_and_ports(compose, model, protos):
     mounts = _compose_mounts(compose)
     for flag, name in FILE_FLAGS.items():  # each flag names the mounted copy of serving/<name>
         assert _host_path(mounts, flags[flag]) == os.path.join(SERVING, name)
-    assert _host_path(mounts, model.base_path) == os.path.join(os.path.dirname(SERVING), "export", "g2p")
+    assert _host_path(mounts, model.base_path) == READY_MODEL  # the ready model by default
     published = {p.rsplit(":", 2)[-2]: p.rsplit(":", 1)[-1] for p in compose["ports"]}
     assert published == {"8500": "8500", "8501": "8501"}
     assert all(p.startswith("127.0.0.1:") for p in compose["ports"])
+
+
+def test_compose_model_dir_is_overridable(compose, model):
+    """``${G2P_MODEL_DIR:-../models/cmudict-g2p}:/models/g2p``: the variable, when set and
+    not empty, replaces the ready model at base_path, and nothing else moves."""
+    model_volumes = [v for v in compose["volumes"] if MODEL_DIR_VAR in v]
+    assert model_volumes == [f"${{{MODEL_DIR_VAR}:-../models/cmudict-g2p}}:{model.base_path}:ro"]
+    default = _compose_mounts(compose)
+    assert _compose_mounts(compose, {MODEL_DIR_VAR: ""}) == default  # ":-": empty = unset
+    # The header's recipe for serving your own export ...
+    header = [line for line in _read(SERVING, "docker-compose.yml").splitlines()
+              if line.startswith("#")]
+    recipe = re.compile(rf"#\s+{MODEL_DIR_VAR}=(\S+) docker compose up -d")
+    recipes = [m for m in map(recipe.fullmatch, header) if m]
+    assert [m.group(1) for m in recipes] == ["../export/g2p"]
+    own = _compose_mounts(compose, {MODEL_DIR_VAR: recipes[0].group(1)})
+    # ... mounts what `tfseq2seq export --base-path export/g2p` (run at the repo root) writes.
+    assert _host_path(own, model.base_path) == os.path.join(REPO, "export", "g2p")
+    assert {t: h for t, h in own.items() if t != model.base_path} == \
+        {t: h for t, h in default.items() if t != model.base_path}
+    assert _compose_mounts(compose, {MODEL_DIR_VAR: "/srv/g2p"})[model.base_path] == "/srv/g2p"
+    assert _interpolate("$$HOME-${A-x}-${B:-y}-$C", {"A": "", "C": "c"}) == "$HOME--y-c"
+    with pytest.raises(AssertionError, match="unsupported"):
+        _interpolate("${A:?required}", {})
 
 
 def test_compose_healthcheck_queries_the_model_status(compose, model):
@@ -192,11 +292,123 @@ def test_compose_healthcheck_queries_the_model_status(compose, model):
     assert "curl" not in script and "wget" not in script  # not in the image
 
 
+# ------------------------------------------------------------------ Dockerfile
+def _copies(dockerfile):
+    """[(sources, destination)] of the COPY instructions (no flags, no JSON form)."""
+    copies = []
+    for name, rest in dockerfile[0]:
+        if name == "COPY":
+            *sources, destination = rest.split()
+            assert not any(a.startswith("--") for a in sources), rest
+            copies.append((sources, destination))
+    return copies
+
+
+def test_dockerfile_bakes_the_ready_model(dockerfile, compose, model):
+    assert _instruction(dockerfile, "FROM") == compose["image"] == IMAGE
+    copies = _copies(dockerfile)
+    model_copy = [(src, dst) for src, dst in copies if dst.rstrip("/") == model.base_path]
+    assert len(model_copy) == 1, copies
+    (source,), _ = model_copy[0]  # a directory COPY puts its contents at the destination
+    # Sources are relative to the build context, the repo root; the same host directory
+    # compose mounts by default.
+    assert os.path.join(REPO, source) == READY_MODEL == \
+        _host_path(_compose_mounts(compose), model.base_path)
+    config_copy = [(src, dst) for src, dst in copies if dst == "/config/"]
+    assert len(config_copy) == 1 and len(copies) == 2, copies
+    for flag, name in FILE_FLAGS.items():  # each flag's file is serving/<name>, copied
+        assert _flags(compose["command"])[flag] == f"/config/{name}"
+    assert sorted(config_copy[0][0]) == sorted(f"serving/{name}" for name in CONFIG_FILES)
+    assert _instruction(dockerfile, "EXPOSE").split() == ["8500", "8501"]
+
+
+def test_dockerfile_runs_what_compose_runs(dockerfile, compose):
+    assert json.loads(_instruction(dockerfile, "ENTRYPOINT")) == compose["entrypoint"]
+    cmd = json.loads(_instruction(dockerfile, "CMD"))
+    assert cmd == compose["command"]  # same flags, same order
+    assert _flags(cmd) == _flags(compose["command"])
+    assert _dockerfile_image_tag(dockerfile) == "tfseq2seq/cmudict-g2p-serving:1"
+
+
+def _docker_ignored(path, patterns):
+    """Whether .dockerignore ``patterns`` keep ``path`` (relative, "/"-separated) out of
+    the build context: the last pattern matching the path or one of its parents decides
+    ("!" re-includes), "*" and "?" stop at "/", "**" crosses it (moby's patternmatcher)."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern in patterns:
+        exclude = not pattern.startswith("!")
+        pattern = os.path.normpath(pattern.lstrip("!")).lstrip("/")
+        regex = "".join(".*" if tok == "**" else "[^/]*" if tok == "*" else "[^/]" if tok == "?"
+                        else re.escape(tok) for tok in re.split(r"(\*\*|\*|\?)", pattern) if tok)
+        if any(re.fullmatch(regex, c) for c in candidates):
+            ignored = exclude
+    return ignored
+
+
+def test_dockerignore_keeps_the_build_context_to_the_copied_files(dockerfile):
+    patterns = [line.strip() for line in _read(REPO, ".dockerignore").splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    sources = [src for srcs, _ in _copies(dockerfile) for src in srcs]
+    for source in sources:
+        assert not _docker_ignored(source, patterns), source
+    for path in ("variables/variables.index", "assets.extra/tf_serving_warmup_requests"):
+        assert not _docker_ignored(f"models/cmudict-g2p/1/{path}", patterns), path
+    for path in (".git", ".git/HEAD", ".venv/bin/python", "runs/g2p/weights.keras",
+                 "export/g2p/1/saved_model.pb", "models/other/1/saved_model.pb",
+                 "serving/docker-compose.yml", "tfseq2seq/__init__.py"):
+        assert _docker_ignored(path, patterns), path
+
+
+def test_ready_model_is_not_gitignored():
+    """The ready model is committed: nothing in .gitignore may drop a file of it."""
+    if shutil.which("git") is None or not os.path.exists(os.path.join(REPO, ".git")):
+        pytest.skip("not a git checkout")
+    paths = [f"models/cmudict-g2p/1/{p}" for p in (
+        "saved_model.pb", "fingerprint.pb", "variables/variables.index",
+        "variables/variables.data-00000-of-00001", "assets/vocab.txt",
+        "assets.extra/tf_serving_warmup_requests")]
+    paths += [os.path.relpath(os.path.join(d, f), REPO)  # and, once there, its real files
+              for d, _dirs, files in os.walk(READY_MODEL) for f in files]
+    result = subprocess.run(["git", "check-ignore", "--no-index", "-v", *paths], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and not result.stdout, result.stdout  # 1: none ignored
+
+
+def test_ready_model_is_a_servable_base_path(compose, dockerfile, model):
+    """Once models/cmudict-g2p is in the tree: the directory compose mounts and the image
+    copies to base_path holds an integer version that TF Serving can load."""
+    from tfseq2seq.export.versions import existing_versions
+
+    host = _host_path(_compose_mounts(compose), model.base_path)
+    (source,), _ = next((s, d) for s, d in _copies(dockerfile) if d.rstrip("/") == model.base_path)
+    assert host == os.path.join(REPO, source) == READY_MODEL
+    if not os.path.exists(READY_MODEL):
+        pytest.skip(f"{os.path.relpath(READY_MODEL, REPO)} is not in the tree yet")
+    versions = existing_versions(READY_MODEL)
+    assert versions, f"no integer version directory in {READY_MODEL}: {os.listdir(READY_MODEL)}"
+    newest = os.path.join(READY_MODEL, str(versions[-1]))  # what requests without a version get
+    for version in versions:
+        path = os.path.join(READY_MODEL, str(version))
+        assert os.path.isfile(os.path.join(path, "saved_model.pb")), path
+        assert os.path.isdir(os.path.join(path, "variables")), path
+    assert os.path.isfile(os.path.join(newest, "assets.extra", "tf_serving_warmup_requests"))
+    # The k8s base runs the image as uid 65534 and COPY keeps modes: everything must be
+    # readable by others (directories searchable).
+    for directory, _dirs, files in os.walk(READY_MODEL):
+        mode = os.stat(directory).st_mode
+        assert mode & stat.S_IROTH and mode & stat.S_IXOTH, directory
+        for name in files:
+            assert os.stat(os.path.join(directory, name)).st_mode & stat.S_IROTH, name
+
+
 # ------------------------------------------------------------------ kubernetes
-def test_k8s_deployment_matches_compose(k8s, compose, model):
+def test_k8s_deployment_matches_compose(k8s, compose, model, dockerfile):
     pod = k8s["Deployment"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == compose["image"] and container["command"] == compose["entrypoint"]
+    assert container["image"] == _dockerfile_image_tag(dockerfile)  # the baked-model image
+    assert container["command"] == compose["entrypoint"]
     assert _flags(container["args"]) == _flags(compose["command"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": 8500, "rest": 8501}
@@ -208,13 +420,22 @@ def test_k8s_deployment_matches_compose(k8s, compose, model):
     assert int(requests_["memory"].rstrip("Gi")) <= int(limits["memory"].rstrip("Gi"))
 
 
+def test_k8s_base_serves_the_baked_model(k8s, model):
+    """No volume over the model: base_path is the image's copy of models/cmudict-g2p."""
+    assert yaml.safe_load(_read(K8S, "kustomization.yaml"))["resources"] == ["base"]
+    pod = k8s["Deployment"]["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["config"]
+    assert all("persistentVolumeClaim" not in v for v in pod["volumes"])
+    for m in pod["containers"][0]["volumeMounts"]:
+        assert not (model.base_path + "/").startswith(m["mountPath"].rstrip("/") + "/"), m
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
+
+
 def test_k8s_volumes_configmap_and_service(k8s, compose, model):
     pod = k8s["Deployment"]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in pod["containers"][0]["volumeMounts"]}
-    assert mounts["/models"]["persistentVolumeClaim"]["claimName"] == \
-        k8s["PersistentVolumeClaim"]["metadata"]["name"]
-    assert model.base_path.startswith("/models/")
+    assert all(m["readOnly"] for m in pod["containers"][0]["volumeMounts"])
     config_map = k8s["ConfigMap"]
     assert mounts["/config"]["configMap"]["name"] == config_map["metadata"]["name"]
     flags = _flags(pod["containers"][0]["args"])
@@ -230,10 +451,80 @@ def test_k8s_volumes_configmap_and_service(k8s, compose, model):
         {("grpc", 8500, "grpc"), ("rest", 8501, "rest")}
 
 
+OWN_MODELS = os.path.join(K8S, "own-models")
+
+
+def test_k8s_own_models_overlay(k8s, compose, model):
+    """``kubectl apply -k serving/k8s/own-models``: the base plus the PVC g2p-models at
+    /models and the stock image; the patch changes nothing else."""
+    kustomization = yaml.safe_load(_read(OWN_MODELS, "kustomization.yaml"))
+    assert kustomization["resources"] == ["../base", "pvc.yaml"]
+    assert os.path.normpath(os.path.join(OWN_MODELS, "../base")) == os.path.join(K8S, "base")
+    assert [p["path"] for p in kustomization["patches"]] == ["deployment-patch.yaml"]
+    (pvc,) = yaml.safe_load_all(_read(OWN_MODELS, "pvc.yaml"))
+    assert pvc["kind"] == "PersistentVolumeClaim" and pvc["metadata"]["name"] == "g2p-models"
+    assert pvc["spec"]["accessModes"] == ["ReadOnlyMany"]  # every replica mounts it
+    (patch,) = yaml.safe_load_all(_read(OWN_MODELS, "deployment-patch.yaml"))
+    base = k8s["Deployment"]
+    assert (patch["apiVersion"], patch["kind"], patch["metadata"]["name"]) == \
+        (base["apiVersion"], base["kind"], base["metadata"]["name"])
+    assert set(patch["spec"]) == {"template"} and set(patch["spec"]["template"]) == {"spec"}
+    pod = patch["spec"]["template"]["spec"]
+    assert set(pod) == {"containers", "volumes"}
+    (container,) = pod["containers"]
+    assert container["name"] == base["spec"]["template"]["spec"]["containers"][0]["name"]
+    assert set(container) == {"name", "image", "volumeMounts"}
+    assert container["image"] == compose["image"] == IMAGE  # stock: no model in it
+    (mount,) = container["volumeMounts"]
+    (volume,) = pod["volumes"]
+    assert mount == {"name": volume["name"], "mountPath": "/models", "readOnly": True}
+    assert volume["persistentVolumeClaim"] == \
+        {"claimName": pvc["metadata"]["name"], "readOnly": True}
+    # The volume's root is what export/ is locally: base_path is <volume>/g2p.
+    assert os.path.relpath(model.base_path, mount["mountPath"]) == model.name
+
+
+def _kustomize(directory):
+    result = subprocess.run(["kubectl", "kustomize", directory], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    docs = {}
+    for doc in yaml.safe_load_all(result.stdout):
+        assert doc["kind"] not in docs
+        docs[doc["kind"]] = doc
+    return docs
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not on PATH")
+def test_k8s_kustomize_renders_base_and_overlay(k8s):
+    """kustomize itself builds both (it refuses an overlay nested in its base's
+    directory, hence k8s/base/) and the overlay is the base plus exactly the PVC."""
+    base = _kustomize(K8S)
+    assert base == k8s
+    own = _kustomize(OWN_MODELS)
+    assert set(own) == set(k8s) | {"PersistentVolumeClaim"}
+    assert own["PersistentVolumeClaim"] == yaml.safe_load(_read(OWN_MODELS, "pvc.yaml"))
+    for kind in set(k8s) - {"Deployment"}:
+        assert own[kind] == k8s[kind], kind
+    expected = copy.deepcopy(k8s["Deployment"])
+    pod = expected["spec"]["template"]["spec"]
+    pod["containers"][0]["image"] = IMAGE
+    pod["containers"][0]["volumeMounts"].append(
+        {"name": "models", "mountPath": "/models", "readOnly": True})
+    pod["volumes"].append({"name": "models",
+                           "persistentVolumeClaim": {"claimName": "g2p-models", "readOnly": True}})
+    for deployment in (expected, own["Deployment"]):  # list order is not part of the contract
+        spec = deployment["spec"]["template"]["spec"]
+        spec["volumes"].sort(key=lambda v: v["name"])
+        spec["containers"][0]["volumeMounts"].sort(key=lambda m: m["mountPath"])
+    assert own["Deployment"] == expected
+
+
 # ------------------------------------------------------------------ export layout
 def test_export_layout_is_what_base_path_expects(tmp_path, monkeypatch, compose, model):
-    """``export_model`` into <mounted export dir>/g2p gives <base_path>/<int>/saved_model.pb,
-    which TF's C++ loader (what TF Serving runs) loads and our discovery rule finds."""
+    """For the own-models setups, ``export_model`` into export/g2p gives
+    <base_path>/<int>/saved_model.pb, which TF's C++ loader (what TF Serving runs) loads
+    and our discovery rule finds."""
     import tensorflow as tf
 
     from tfseq2seq import export, text
@@ -256,10 +547,15 @@ def test_export_layout_is_what_base_path_expects(tmp_path, monkeypatch, compose,
     vocab = text.Vocabulary(text.RESERVED_TOKENS + ("a",)).save(tmp_path / "vocab.txt")
     fake_model = types.SimpleNamespace(source_vocab_size=len(text.RESERVED_TOKENS) + 1,
                                        target_vocab_size=len(text.RESERVED_TOKENS) + 1)
-    # Replay the compose mount: host <tmp>/export is the container's /models.
-    mounts = {"/models": str(tmp_path / "export")}
-    host_base = _host_path(mounts, model.base_path)
-    assert host_base == str(tmp_path / "export" / model.name)
+    # Replay the own-models mounts: compose with G2P_MODEL_DIR=<tmp>/export/g2p, and the
+    # overlay's PVC (holding what export/ holds) at /models.
+    host_base = str(tmp_path / "export" / "g2p")
+    own_compose = _compose_mounts(compose, {MODEL_DIR_VAR: host_base})
+    assert _host_path(own_compose, model.base_path) == host_base
+    (patch,) = yaml.safe_load_all(_read(OWN_MODELS, "deployment-patch.yaml"))
+    (pvc_mount,) = patch["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    pvc_root = str(tmp_path / "export")
+    assert _host_path({pvc_mount["mountPath"]: pvc_root}, model.base_path) == host_base
     paths = [export.export_model(fake_model, None, None, vocab, vocab, host_base) for _ in range(2)]
     assert paths == [os.path.join(host_base, "1"), os.path.join(host_base, "2")]
     assert sorted(os.listdir(host_base)) == ["1", "2"]  # no temporary directory left
