@@ -63,6 +63,26 @@ def test_plot_attention_writes_a_png(run_dir, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_attention_gallery_puts_greedy_beside_beam(run_dir, tmp_path, capsys):
+    """Two inputs x (greedy, beam): a 2x2 grid whose printed outputs are what
+    ``translate`` gives each way."""
+    from matplotlib.image import imread
+
+    single, gallery = tmp_path / "one.png", tmp_path / "gallery.png"
+    assert main(["plot-attention", run_dir, "cat", "-o", str(single)]) == 0
+    capsys.readouterr()
+    assert main(["plot-attention", run_dir, "cat", "hello", "--greedy-and-beam", "-o", str(gallery)]) == 0
+    lines = capsys.readouterr().out.splitlines()[:2]
+    assert [line.split("\t")[0] for line in lines] == ["cat", "hello"]
+    for flags, column in (([], 1), (["--beam-search"], 2)):
+        assert main(["translate", run_dir, "cat", "hello", *flags]) == 0
+        expected = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
+        assert [line.split("\t")[column] for line in lines] == expected
+    one, grid = imread(str(single)).shape, imread(str(gallery)).shape
+    assert grid[0] > 1.5 * one[0] and grid[1] > 1.5 * one[1]  # two rows, two columns
+    assert main(["plot-attention", run_dir, "cat", "--greedy-and-beam", "--beam", "3"]) == 2
+
+
 def test_data_export_writes_one_line_per_reference(tmp_path):
     train = os.path.join(ROOT, "configs/data/tiny_train.tsv")
     assert main(["data", "export", "tsv", str(tmp_path), "--train", train]) == 0

@@ -209,14 +209,24 @@ def _translate_with_export(args):
 
 
 def cmd_plot_attention(args):
-    from tfseq2seq.inference.plotting import plot_attention
+    """One heatmap per input; several inputs or ``--greedy-and-beam`` give a gallery (one
+    row per input; greedy beside beam search of the run's width)."""
+    from tfseq2seq.inference.plotting import plot_attention_gallery
 
     translator = _translator(args.run_dir)
-    translation = translator.translate([args.text], beam_width=beam_width(args, translator),
-                                       length_penalty=args.length_penalty,
-                                       max_output_len=args.max_output_len)[0]
-    print(f"{translation.source}\t{translation.text}")
-    print(f"written: {plot_attention(translation, args.output)}")
+    if args.greedy_and_beam:
+        if args.beam or args.beam_search:
+            raise CliError("--greedy-and-beam decodes both ways; leave out --beam/--beam-search")
+        widths = [None, translator.decoding.beam_width]
+        titles = ["greedy", f"beam {translator.decoding.beam_width}"]
+    else:
+        widths, titles = [beam_width(args, translator)], None
+    columns = [translator.translate(args.texts, beam_width=width, length_penalty=args.length_penalty,
+                                    max_output_len=args.max_output_len) for width in widths]
+    rows = [[(None, column[i]) for column in columns] for i in range(len(args.texts))]
+    for row in rows:
+        print("\t".join([row[0][1].source] + [t.text for _, t in row]))
+    print(f"written: {plot_attention_gallery(rows, args.output, titles)}")
 
 
 def cmd_data_export(args):
@@ -295,11 +305,16 @@ def add_commands(sub):
                    help="after each line, print each output token's attention over the source")
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("plot-attention", help="write an attention heatmap PNG for one input")
+    p = sub.add_parser("plot-attention", help="write attention heatmaps (PNG) for inputs",
+                       description="Attention heatmaps of a run's model: one per input, in a "
+                                   "grid for several inputs (one row each); --greedy-and-beam "
+                                   "puts greedy and beam search side by side.")
     p.add_argument("run_dir")
-    p.add_argument("text")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="inputs (one row each)")
     p.add_argument("-o", "--output", default="attention.png",
                    help="PNG path (default attention.png)")
+    p.add_argument("--greedy-and-beam", action="store_true",
+                   help="two columns: greedy and beam search of the run's decoding.beam_width")
     add_decoding_options(p)
     p.set_defaults(func=cmd_plot_attention)
 
