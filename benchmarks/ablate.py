@@ -9,6 +9,7 @@ A grid is a YAML file (``benchmarks/grids/*.yaml``)::
     seeds: [0, 1, 2]
     eval: {split: dev, limit: 2000}   # scored after training, greedy (and beam: beam: 5)
     probes: [dynamics]                # optional: benchmarks/probe_dynamics.py per run
+    plots: [dynamics, butterfly]      # optional: per-question plots (ablate_plots.py)
     cells:
       baseline: []
       lstm: [model.cell=lstm]
@@ -37,6 +38,10 @@ import time
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ablate_plots  # noqa: E402
+
 from tfseq2seq.inference.butterfly import errors_after_first_mistake
 from tfseq2seq.inference.metrics import wer_by_source_length
 
@@ -53,6 +58,9 @@ def load_grid(path):
     grid.setdefault("budget", [])
     grid.setdefault("seeds", [0])
     grid.setdefault("eval", {"split": "dev"})
+    unknown = set(grid.get("plots", [])) - set(ablate_plots.PLOTS)
+    if unknown:
+        raise SystemExit(f"{path}: unknown plots {sorted(unknown)}; known: {list(ablate_plots.PLOTS)}")
     return grid
 
 
@@ -190,11 +198,14 @@ def main(argv=None):
                     with open(path + ".tmp", "w", encoding="utf-8") as f:
                         json.dump(result, f, indent=1)
                     os.replace(path + ".tmp", path)
-    summary = summarize(grid, results(grid, out))
+    found = results(grid, out)
+    summary = summarize(grid, found)
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     if summary:
         plot(grid, summary, os.path.join(out, "summary.png"))
+        for path in ablate_plots.make(grid, found, out):
+            log(f"written: {path}")
     print(table(summary))
 
 

@@ -61,3 +61,35 @@ def test_every_committed_grid_cell_is_a_valid_config(path):
         if config.sampling.schedule:
             ScheduledSampling(config.sampling.schedule, config.sampling.mode,
                               **config.sampling.params())
+
+
+def fake_probed_run(cell, seed, scale, diverged=False):
+    return {"cell": cell, "seed": seed, "diverged": diverged, "train_seconds": 60.0,
+            "dev_loss": 0.2 * scale, "greedy": {"wer": 0.3 * scale},
+            "dynamics": {"hidden_norm": [scale * (t + 1) for t in range(6)],
+                         "grad_norm": [scale / (t + 1) for t in range(6)]},
+            "butterfly": {"base_rate": 0.1, "words_with_errors": 5,
+                          "by_offset": [{"offset": k, "rate": 0.5 / k, "words": 5} for k in (1, 2, 3)]},
+            "wer_by_length": [{"lengths": "≤4", "words": 3, "wer": 0.1 * scale},
+                              {"lengths": ">12", "words": 2, "wer": 0.5 * scale}]}
+
+
+def test_question_plots_are_drawn_from_the_runs(tmp_path, monkeypatch):
+    """Each plot a grid names is written, drawn from the non-diverged runs only (a diverged
+    run's NaN norms would otherwise blank the lines); unknown plot names are refused."""
+    import ablate_plots
+
+    grid = {"name": "q", "plots": list(ablate_plots.PLOTS)}
+    found = {"tanh": [fake_probed_run("tanh", s, 1.0) for s in range(3)],
+             "relu": [fake_probed_run("relu", 0, 2.0),
+                      {**fake_probed_run("relu", 1, float("nan")), "diverged": True}]}
+    means = []
+    monkeypatch.setattr(ablate_plots, "_mean_rows",
+                        lambda rows, real=ablate_plots._mean_rows: means.append(real(rows)) or means[-1])
+    paths = ablate_plots.make(grid, found, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths) == sorted(f"{n}.png" for n in ablate_plots.PLOTS)
+    assert all(os.path.getsize(p) > 1000 for p in paths)
+    assert [2.0, 4.0, 6.0, 8.0, 10.0, 12.0] in means  # relu's hidden norm: the finite run alone
+    assert all(v == v for row in means for v in row)  # no NaN reached a line
+    with pytest.raises(SystemExit, match="unknown plots"):
+        ablate_plots.make({"name": "q", "plots": ["heat"]}, found, str(tmp_path))
