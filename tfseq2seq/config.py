@@ -26,7 +26,7 @@ class DataConfig:
     test: str | None = None
     source_tokenizer: str = "char"     # char | whitespace | wordpiece
     target_tokenizer: str = "whitespace"
-    lowercase: bool = False
+    lowercase: bool | str = False      # true (both sides) | source (inputs only) | false
     normalize: str = "none"            # none | nfkc
     wordpiece_vocab_size: int = 8000
     min_count: int = 1

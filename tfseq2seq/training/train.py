@@ -45,9 +45,12 @@ BACKUP, HISTORY, CHECKPOINTS = "backup", "history.json", "checkpoints"
 def make_tokenizers(config, train_pairs):
     """Source and target tokenizers; WordPiece vocabularies are learned from ``train_pairs``."""
     data, made = config.data, []
-    for kind, texts in ((data.source_tokenizer, [s for s, _ in train_pairs]),
-                        (data.target_tokenizer, [t for _, t in train_pairs])):
-        options = {"lowercase": data.lowercase, "normalize": data.normalize}
+    if data.lowercase not in (True, False, "source"):
+        raise ValueError(f"data.lowercase must be true, false or source, got {data.lowercase!r}")
+    for side, kind, texts in (("source", data.source_tokenizer, [s for s, _ in train_pairs]),
+                              ("target", data.target_tokenizer, [t for _, t in train_pairs])):
+        lowercase = data.lowercase is True or (data.lowercase == "source" and side == "source")
+        options = {"lowercase": lowercase, "normalize": data.normalize}
         if kind == "wordpiece":
             options["vocab"] = learn_wordpiece_vocab(texts, data.wordpiece_vocab_size, **options)
         made.append(make_tokenizer(kind, **options))
