@@ -10,7 +10,8 @@ baseline point is read on those words too (``benchmarks/phonetisaurus.py`` repor
 ``dev.first_N`` for ``--dev-prefix N``), so lines and points are comparable.
 
     python benchmarks/time_to_quality.py runs/g2p=configs/g2p.yaml runs/best=recipe \\
-        --point phonetisaurus.json=Phonetisaurus -o docs/time_to_quality.png
+        --point phonetisaurus.json=Phonetisaurus --point eval.json=ensemble@120 \\
+        -o docs/time_to_quality.png
 """
 
 import argparse
@@ -43,18 +44,27 @@ def dev_words(run_dir):
         return (yaml.safe_load(f).get("data") or {}).get("dev_limit")
 
 
-def point(path, words=None):
-    """``(minutes, WER)`` of a baseline's JSON (``benchmarks/phonetisaurus.py``'s output),
-    on the first ``words`` dev words (``None``: all)."""
+def point(path, words=None, minutes=None):
+    """``(minutes, WER)`` on the first ``words`` dev words (``None``: all) of a baseline's
+    JSON (``benchmarks/phonetisaurus.py``'s output), or of a ``tfseq2seq evaluate`` report
+    (e.g. an ensemble export's; its training ``minutes`` must be given)."""
     with open(path, encoding="utf-8") as f:
         result = json.load(f)
+    if "metrics" in result:  # an evaluate report: scored on exactly the words it decoded
+        if minutes is None:
+            raise SystemExit(f"{path}: an evaluate report; give its training time as =LABEL@MINUTES")
+        scored = result["metrics"]
+        if scored.get("split") != "dev" or (words is not None and scored["examples"] != words):
+            raise SystemExit(f"{path}: scored {scored['examples']} {scored.get('split')} words; "
+                             f"the runs score the first {words} dev words (evaluate --limit {words})")
+        return minutes, scored["wer"]
     dev = result["dev"]
     if words is not None and words < dev["words"]:
         key = f"first_{words}"
         if key not in dev:
             raise SystemExit(f"{path}: no {key} dev score; rerun it with --dev-prefix {words}")
         dev = dev[key]
-    return result["train_seconds"] / 60, dev["wer"]
+    return (result["train_seconds"] / 60 if minutes is None else minutes), dev["wer"]
 
 
 def labelled(spec):
@@ -66,8 +76,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR[=LABEL]", help="run directories")
-    parser.add_argument("--point", action="append", default=[], metavar="JSON[=LABEL]",
-                        help="a baseline's result JSON (train_seconds, dev.wer), repeatable")
+    parser.add_argument("--point", action="append", default=[], metavar="JSON[=LABEL[@MINUTES]]",
+                        help="a baseline's result JSON (train_seconds, dev.wer), or an evaluate "
+                             "report with its training minutes (e.g. an ensemble's); repeatable")
     parser.add_argument("-o", "--output", default="time_to_quality.png", help="PNG path")
     parser.add_argument("--title", default=None,
                         help="default: CMUdict dev WER (greedy, first N words) vs training time")
@@ -93,7 +104,8 @@ def main(argv=None):
         plotted["runs"][label] = {"minutes": minutes, "val_wer": wer}
     for spec in args.point:
         path, label = labelled(spec)
-        minutes, wer = point(path, words)
+        label, _, given = label.partition("@")
+        minutes, wer = point(path, words, float(given) if given else None)
         ax.scatter([minutes], [100 * wer], marker="*", s=160, zorder=3, label=label)
         plotted["points"][label] = {"minutes": minutes, "wer": wer}
     ax.set_xlabel("training wall-clock minutes (2 CPU cores)")

@@ -57,3 +57,16 @@ def test_mismatched_dev_words_are_refused(tmp_path):
         time_to_quality.main([a, b, "-o", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit, match="--dev-prefix 2000"):
         time_to_quality.main([a, "--point", baseline(tmp_path / "p.json"), "-o", str(tmp_path / "x.png")])
+
+
+def test_an_evaluate_report_is_a_point_at_the_given_minutes(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 2000, [0.3], [60.0])
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({"metrics": {"split": "dev", "examples": 2000, "wer": 0.25}}))
+    time_to_quality.main([a, "--point", f"{report}=ensemble@95.5", "-o", str(tmp_path / "x.png")])
+    assert json.loads(capsys.readouterr().out)["points"]["ensemble"] == {"minutes": 95.5, "wer": 0.25}
+    with pytest.raises(SystemExit, match="MINUTES"):
+        time_to_quality.main([a, "--point", str(report), "-o", str(tmp_path / "x.png")])
+    report.write_text(json.dumps({"metrics": {"split": "dev", "examples": 6303, "wer": 0.25}}))
+    with pytest.raises(SystemExit, match="--limit 2000"):
+        time_to_quality.main([a, "--point", f"{report}=e@1", "-o", str(tmp_path / "x.png")])
