@@ -25,6 +25,18 @@ def _ok(runs, key):
     return [r for r in runs if not r.get("diverged") and r.get(key)]
 
 
+def _cells_with(found, key):
+    """``{cell: runs}`` of the cells with at least one non-diverged run holding ``key``."""
+    cells = {c: _ok(runs, key) for c, runs in found.items()}
+    return {c: runs for c, runs in cells.items() if runs}
+
+
+def _label(ax, xlabel, ylabel):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def make(grid, found, out_dir):
     """Writes ``out_dir/<plot>.png`` for each plot the grid names; returns the paths."""
     import os
@@ -53,8 +65,7 @@ def make(grid, found, out_dir):
 
 
 def _dynamics(plt, found):
-    cells = {c: _ok(runs, "dynamics") for c, runs in found.items()}
-    cells = {c: runs for c, runs in cells.items() if runs}
+    cells = _cells_with(found, "dynamics")
     if not cells:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -64,16 +75,13 @@ def _dynamics(plt, found):
             ax.plot(range(1, len(values) + 1), values, label=cell)
     for ax, label in zip(axes, ("‖h_t‖ (mean over the batch)", "‖∂L/∂x_t‖ (mean over the batch)")):
         ax.set_yscale("log")
-        ax.set_xlabel("source position t")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+        _label(ax, "source position t", label)
     axes[1].legend(fontsize=7)
     return fig
 
 
 def _butterfly(plt, found):
-    cells = {c: _ok(runs, "butterfly") for c, runs in found.items()}
-    cells = {c: runs for c, runs in cells.items() if runs}
+    cells = _cells_with(found, "butterfly")
     if not cells:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -83,9 +91,8 @@ def _butterfly(plt, found):
                         markersize=3, label=cell)
         base = statistics.fmean(r["butterfly"]["base_rate"] for r in runs)
         ax.axhline(100 * base, color=line.get_color(), linestyle=":", linewidth=1)
-    ax.set_xlabel("positions after the first mistake (dotted: the run's error rate overall)")
-    ax.set_ylabel("output positions wrong (%)")
-    ax.grid(alpha=0.3)
+    _label(ax, "positions after the first mistake (dotted: the run's error rate overall)",
+           "output positions wrong (%)")
     ax.legend(fontsize=7)
     return fig
 
@@ -102,16 +109,14 @@ def _exposure(plt, found):
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("teacher-forced dev loss (the truth fed at every step)")
-    ax.set_ylabel("free-running greedy dev WER (%)")
-    ax.grid(alpha=0.3)
+    _label(ax, "teacher-forced dev loss (the truth fed at every step)",
+           "free-running greedy dev WER (%)")
     ax.legend(fontsize=7)
     return fig
 
 
 def _length(plt, found):
-    cells = {c: _ok(runs, "wer_by_length") for c, runs in found.items()}
-    cells = {c: runs for c, runs in cells.items() if runs}
+    cells = _cells_with(found, "wer_by_length")
     if not cells:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -120,8 +125,6 @@ def _length(plt, found):
         by_label = [{b["lengths"]: b["wer"] for b in r["wer_by_length"]} for r in runs]
         values = [statistics.fmean(d[k] for d in by_label if k in d) for k in labels]
         ax.plot(labels, [100 * v for v in values], marker="o", markersize=3, label=cell)
-    ax.set_xlabel("source length (characters)")
-    ax.set_ylabel("greedy WER (%)")
-    ax.grid(alpha=0.3)
+    _label(ax, "source length (characters)", "greedy WER (%)")
     ax.legend(fontsize=7)
     return fig

@@ -91,7 +91,7 @@ def main(argv=None):
 
     from tfseq2seq.util.files import atomic_path
 
-    limits = {labelled(spec)[0]: dev_words(labelled(spec)[0]) for spec in args.runs}
+    limits = {path: dev_words(path) for path, _ in map(labelled, args.runs)}
     if len(set(limits.values())) > 1:
         raise SystemExit(f"the runs score different dev words (data.dev_limit): {limits}")
     words = next(iter(limits.values()))

@@ -122,9 +122,9 @@ def _evaluate_export(args):
     model = Pretrained(path)
     outputs = []
     bar = progress_bar(len(examples), "decoding", enabled=not args.quiet)
-    for start in range(0, len(examples), EXPORT_BATCH):
-        batch = [ex.source for ex in examples[start:start + EXPORT_BATCH]]
-        outputs.extend(model.translate(batch, beam=args.beam_search))
+    for batch, texts in model.translate_batches([ex.source for ex in examples],
+                                                args.beam_search, EXPORT_BATCH):
+        outputs.extend(texts)
         bar.update(len(batch))
     bar.close()
     references = [ex.references for ex in examples]
@@ -202,9 +202,8 @@ def _translate_with_export(args):
     _refuse_fixed_decoding(args, args.show_attention)
     texts = _inputs(([args.run_dir] if args.run_dir is not None else []) + args.texts)
     model = Pretrained.from_preset(args.model)
-    for start in range(0, len(texts), EXPORT_BATCH):
-        batch = texts[start:start + EXPORT_BATCH]
-        for source, output in zip(batch, model.translate(batch, beam=args.beam_search)):
+    for batch, outputs in model.translate_batches(texts, args.beam_search, EXPORT_BATCH):
+        for source, output in zip(batch, outputs):
             print(f"{source}\t{output}")
 
 

@@ -84,3 +84,11 @@ class Pretrained:
         if not texts:
             return []
         return [t.decode("utf-8") for t in np.asarray(self.predict(texts, beam)["text"])]
+
+    def translate_batches(self, texts, beam=False, batch_size=256):
+        """``(inputs, outputs)`` per batch of at most ``batch_size`` of ``texts``, in order:
+        one signature call each, so long inputs stream and memory stays bounded."""
+        texts = list(texts)
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start:start + batch_size]
+            yield batch, self.translate(batch, beam)
