@@ -16,7 +16,6 @@ What it cannot prove: that a container starts or the image builds (no docker
 engine here).
 """
 
-import copy
 import json
 import os
 import re
@@ -28,149 +27,51 @@ import types
 import pytest
 import yaml
 from google.protobuf import text_format
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVING = os.path.join(REPO, "serving")
-K8S = os.path.join(SERVING, "k8s")
-READY_MODEL = os.path.join(REPO, "models", "cmudict-g2p")  # TF Serving base path, committed
-MODEL_DIR_VAR = "G2P_MODEL_DIR"  # docker-compose.yml: host directory mounted at base_path
-CONFIG_FILES = ("models.config", "batching_parameters.txt", "monitoring.config")
-FILE_FLAGS = {"--model_config_file": "models.config",
-              "--batching_parameters_file": "batching_parameters.txt",
-              "--monitoring_config_file": "monitoring.config"}
-IMAGE = "tensorflow/serving:2.21.0"  # the stock image (compose, Dockerfile FROM, own-models)
-
-
-# ------------------------------------------------------------------ proto schemas
-def _wrapper_schema():
-    """MonitoringConfig and BatchingParameters classes.
-
-    The tensorflow-serving-api wheel ships model_server_config_pb2 but not
-    monitoring_config_pb2 / session_bundle_config_pb2; when they are missing the
-    two messages are declared here with the field names, numbers and types of
-    tensorflow_serving/config/monitoring_config.proto and
-    servables/tensorflow/session_bundle_config.proto (TF Serving 2.21).
-    """
-    try:
-        from tensorflow_serving.config import monitoring_config_pb2
-        from tensorflow_serving.servables.tensorflow import session_bundle_config_pb2
-        return monitoring_config_pb2.MonitoringConfig, session_bundle_config_pb2.BatchingParameters
-    except ImportError:
-        pass
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
-
-    F = descriptor_pb2.FieldDescriptorProto
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name="tfseq2seq_test/serving_configs.proto", package="tensorflow.serving",
-        syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
-
-    def message(name, fields):
-        msg = fdp.message_type.add(name=name)
-        for field_name, number, kind, type_name, label in fields:
-            msg.field.add(name=field_name, number=number, type=kind, label=label,
-                          type_name=type_name or None)
-
-    opt, rep, msg_t = F.LABEL_OPTIONAL, F.LABEL_REPEATED, F.TYPE_MESSAGE
-    i64, s, b = ".google.protobuf.Int64Value", ".google.protobuf.StringValue", ".google.protobuf.BoolValue"
-    message("PrometheusConfig", [("enable", 1, F.TYPE_BOOL, "", opt),
-                                 ("path", 2, F.TYPE_STRING, "", opt)])
-    message("MonitoringConfig", [("prometheus_config", 1, msg_t,
-                                  ".tensorflow.serving.PrometheusConfig", opt)])
-    message("BatchingParameters", [
-        ("max_batch_size", 1, msg_t, i64, opt), ("batch_timeout_micros", 2, msg_t, i64, opt),
-        ("max_enqueued_batches", 3, msg_t, i64, opt), ("num_batch_threads", 4, msg_t, i64, opt),
-        ("thread_pool_name", 5, msg_t, s, opt), ("allowed_batch_sizes", 6, F.TYPE_INT64, "", rep),
-        ("pad_variable_length_inputs", 7, F.TYPE_BOOL, "", opt),
-        ("enable_large_batch_splitting", 8, msg_t, b, opt),
-        ("max_execution_batch_size", 9, msg_t, i64, opt)])
-    pool.Add(fdp)
-    get = lambda n: message_factory.GetMessageClass(pool.FindMessageTypeByName(n))  # noqa: E731
-    return get("tensorflow.serving.MonitoringConfig"), get("tensorflow.serving.BatchingParameters")
-
-
-def _read(*parts):
-    with open(os.path.join(*parts), encoding="utf-8") as f:
-        return f.read()
+from serving_config_files import (  # noqa: I001  (a helper module beside the tests)
+    CONFIG_FILES,
+    FILE_FLAGS,
+    IMAGE,
+    MODEL_DIR_VAR,
+    OWN_MODELS,
+    READY_MODEL,
+    REPO,
+    SERVING,
+    _dockerfile_image_tag,
+    _flags,
+    _instruction,
+    _read,
+    _wrapper_schema,
+    load_compose,
+    load_dockerfile,
+    load_k8s,
+    load_protos,
+    served_model,
+)
 
 
 @pytest.fixture(scope="module")
 def protos():
-    from tensorflow_serving.config import model_server_config_pb2
-
-    monitoring_cls, batching_cls = _wrapper_schema()
-    return types.SimpleNamespace(
-        models=text_format.Parse(_read(SERVING, "models.config"),
-                                 model_server_config_pb2.ModelServerConfig()),
-        batching=text_format.Parse(_read(SERVING, "batching_parameters.txt"), batching_cls()),
-        monitoring=text_format.Parse(_read(SERVING, "monitoring.config"), monitoring_cls()))
+    return load_protos()
 
 
 @pytest.fixture(scope="module")
 def model(protos):
-    configs = protos.models.model_config_list.config
-    assert len(configs) == 1
-    return configs[0]
+    return served_model(protos)
 
 
 @pytest.fixture(scope="module")
 def compose():
-    return yaml.safe_load(_read(SERVING, "docker-compose.yml"))["services"]["tfserving"]
-
-
-def _kustomization_docs(directory):
-    """{kind: document} of a kustomization's resources (directories followed), unpatched."""
-    docs = {}
-    for resource in yaml.safe_load(_read(directory, "kustomization.yaml"))["resources"]:
-        path = os.path.normpath(os.path.join(directory, resource))
-        found = _kustomization_docs(path) if os.path.isdir(path) else \
-            {doc["kind"]: doc for doc in yaml.safe_load_all(_read(path))}
-        assert not set(found) & set(docs), (path, set(found) & set(docs))
-        docs.update(found)
-    return docs
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
 def k8s():
-    """What ``kubectl apply -k serving/k8s`` applies (the base: the baked-model image)."""
-    docs = _kustomization_docs(K8S)
-    assert set(docs) == {"ConfigMap", "Deployment", "Service"}  # no PVC: the model is in the image
-    return docs
+    return load_k8s()
 
 
 @pytest.fixture(scope="module")
 def dockerfile():
-    """(instructions as [(NAME, arguments)], comment lines) of serving/Dockerfile."""
-    text = _read(SERVING, "Dockerfile")
-    lines = text.splitlines()
-    comments = [line.lstrip()[1:].strip() for line in lines if line.lstrip().startswith("#")]
-    # Docker drops comment lines (also inside continuations), then joins "\" lines.
-    logical = re.sub(r"\\\n", " ", "\n".join(ln for ln in lines if not ln.lstrip().startswith("#")))
-    instructions = [tuple(line.strip().split(None, 1))
-                    for line in logical.splitlines() if line.strip()]
-    return [(name.upper(), rest) for name, rest in instructions], comments
-
-
-def _instruction(dockerfile, name):
-    args = [rest for instr, rest in dockerfile[0] if instr == name]
-    assert len(args) == 1, (name, args)
-    return args[0]
-
-
-def _dockerfile_image_tag(dockerfile):
-    """The image the Dockerfile's build command (in its header comment) tags."""
-    builds = [m for c in dockerfile[1]
-              for m in [re.fullmatch(r"docker build -f serving/Dockerfile -t (\S+) \.", c)] if m]
-    assert len(builds) == 1, dockerfile[1]
-    return builds[0].group(1)
-
-
-def _flags(args):
-    """['--a=1', ...] -> {'--a': '1'} (every flag in ``--name=value`` form, once)."""
-    flags = dict(arg.split("=", 1) for arg in args)
-    assert len(flags) == len(args) and all(k.startswith("--") for k in flags), args
-    return flags
+    return load_dockerfile()
 
 
 # ------------------------------------------------------------------ the text protos
@@ -401,123 +302,6 @@ def test_ready_model_is_a_servable_base_path(compose, dockerfile, model):
         assert mode & stat.S_IROTH and mode & stat.S_IXOTH, directory
         for name in files:
             assert os.stat(os.path.join(directory, name)).st_mode & stat.S_IROTH, name
-
-
-# ------------------------------------------------------------------ kubernetes
-def test_k8s_deployment_matches_compose(k8s, compose, model, dockerfile):
-    pod = k8s["Deployment"]["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    assert container["image"] == _dockerfile_image_tag(dockerfile)  # the baked-model image
-    assert container["command"] == compose["entrypoint"]
-    assert _flags(container["args"]) == _flags(compose["command"])
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": 8500, "rest": 8501}
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert container[probe]["httpGet"] == {"path": f"/v1/models/{model.name}", "port": "rest"}
-    requests_, limits = container["resources"]["requests"], container["resources"]["limits"]
-    assert set(requests_) == set(limits) == {"cpu", "memory"}
-    assert float(requests_["cpu"]) <= float(limits["cpu"])
-    assert int(requests_["memory"].rstrip("Gi")) <= int(limits["memory"].rstrip("Gi"))
-
-
-def test_k8s_base_serves_the_baked_model(k8s, model):
-    """No volume over the model: base_path is the image's copy of models/cmudict-g2p."""
-    assert yaml.safe_load(_read(K8S, "kustomization.yaml"))["resources"] == ["base"]
-    pod = k8s["Deployment"]["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"]] == ["config"]
-    assert all("persistentVolumeClaim" not in v for v in pod["volumes"])
-    for m in pod["containers"][0]["volumeMounts"]:
-        assert not (model.base_path + "/").startswith(m["mountPath"].rstrip("/") + "/"), m
-    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
-
-
-def test_k8s_volumes_configmap_and_service(k8s, compose, model):
-    pod = k8s["Deployment"]["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    mounts = {m["mountPath"]: volumes[m["name"]] for m in pod["containers"][0]["volumeMounts"]}
-    assert all(m["readOnly"] for m in pod["containers"][0]["volumeMounts"])
-    config_map = k8s["ConfigMap"]
-    assert mounts["/config"]["configMap"]["name"] == config_map["metadata"]["name"]
-    flags = _flags(pod["containers"][0]["args"])
-    for flag, name in FILE_FLAGS.items():  # the flag's file is a key of the mounted ConfigMap ...
-        assert flags[flag] == f"/config/{name}"
-        assert config_map["data"][name] == _read(SERVING, name)  # ... holding the same text
-    assert set(config_map["data"]) == set(CONFIG_FILES)
-    service = k8s["Service"]["spec"]
-    assert service["selector"] == k8s["Deployment"]["spec"]["selector"]["matchLabels"]
-    assert service["selector"].items() <= \
-        k8s["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
-    assert {(p["name"], p["port"], p["targetPort"]) for p in service["ports"]} == \
-        {("grpc", 8500, "grpc"), ("rest", 8501, "rest")}
-
-
-OWN_MODELS = os.path.join(K8S, "own-models")
-
-
-def test_k8s_own_models_overlay(k8s, compose, model):
-    """``kubectl apply -k serving/k8s/own-models``: the base plus the PVC g2p-models at
-    /models and the stock image; the patch changes nothing else."""
-    kustomization = yaml.safe_load(_read(OWN_MODELS, "kustomization.yaml"))
-    assert kustomization["resources"] == ["../base", "pvc.yaml"]
-    assert os.path.normpath(os.path.join(OWN_MODELS, "../base")) == os.path.join(K8S, "base")
-    assert [p["path"] for p in kustomization["patches"]] == ["deployment-patch.yaml"]
-    (pvc,) = yaml.safe_load_all(_read(OWN_MODELS, "pvc.yaml"))
-    assert pvc["kind"] == "PersistentVolumeClaim" and pvc["metadata"]["name"] == "g2p-models"
-    assert pvc["spec"]["accessModes"] == ["ReadOnlyMany"]  # every replica mounts it
-    (patch,) = yaml.safe_load_all(_read(OWN_MODELS, "deployment-patch.yaml"))
-    base = k8s["Deployment"]
-    assert (patch["apiVersion"], patch["kind"], patch["metadata"]["name"]) == \
-        (base["apiVersion"], base["kind"], base["metadata"]["name"])
-    assert set(patch["spec"]) == {"template"} and set(patch["spec"]["template"]) == {"spec"}
-    pod = patch["spec"]["template"]["spec"]
-    assert set(pod) == {"containers", "volumes"}
-    (container,) = pod["containers"]
-    assert container["name"] == base["spec"]["template"]["spec"]["containers"][0]["name"]
-    assert set(container) == {"name", "image", "volumeMounts"}
-    assert container["image"] == compose["image"] == IMAGE  # stock: no model in it
-    (mount,) = container["volumeMounts"]
-    (volume,) = pod["volumes"]
-    assert mount == {"name": volume["name"], "mountPath": "/models", "readOnly": True}
-    assert volume["persistentVolumeClaim"] == \
-        {"claimName": pvc["metadata"]["name"], "readOnly": True}
-    # The volume's root is what export/ is locally: base_path is <volume>/g2p.
-    assert os.path.relpath(model.base_path, mount["mountPath"]) == model.name
-
-
-def _kustomize(directory):
-    result = subprocess.run(["kubectl", "kustomize", directory], capture_output=True, text=True,
-                            timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    docs = {}
-    for doc in yaml.safe_load_all(result.stdout):
-        assert doc["kind"] not in docs
-        docs[doc["kind"]] = doc
-    return docs
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not on PATH")
-def test_k8s_kustomize_renders_base_and_overlay(k8s):
-    """kustomize itself builds both (it refuses an overlay nested in its base's
-    directory, hence k8s/base/) and the overlay is the base plus exactly the PVC."""
-    base = _kustomize(K8S)
-    assert base == k8s
-    own = _kustomize(OWN_MODELS)
-    assert set(own) == set(k8s) | {"PersistentVolumeClaim"}
-    assert own["PersistentVolumeClaim"] == yaml.safe_load(_read(OWN_MODELS, "pvc.yaml"))
-    for kind in set(k8s) - {"Deployment"}:
-        assert own[kind] == k8s[kind], kind
-    expected = copy.deepcopy(k8s["Deployment"])
-    pod = expected["spec"]["template"]["spec"]
-    pod["containers"][0]["image"] = IMAGE
-    pod["containers"][0]["volumeMounts"].append(
-        {"name": "models", "mountPath": "/models", "readOnly": True})
-    pod["volumes"].append({"name": "models",
-                           "persistentVolumeClaim": {"claimName": "g2p-models", "readOnly": True}})
-    for deployment in (expected, own["Deployment"]):  # list order is not part of the contract
-        spec = deployment["spec"]["template"]["spec"]
-        spec["volumes"].sort(key=lambda v: v["name"])
-        spec["containers"][0]["volumeMounts"].sort(key=lambda m: m["mountPath"])
-    assert own["Deployment"] == expected
 
 
 # ------------------------------------------------------------------ export layout
