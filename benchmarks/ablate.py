@@ -8,7 +8,8 @@ A grid is a YAML file (``benchmarks/grids/*.yaml``)::
     budget: [training.epochs=3]       # --set overrides every cell shares (the budget)
     seeds: [0, 1, 2]
     eval: {split: dev, limit: 2000}   # scored after training, greedy (and beam: beam: 5)
-    probes: [dynamics]                # optional: benchmarks/probe_dynamics.py per run
+    probes: [dynamics]                # optional, per run: dynamics (probe_dynamics.py),
+                                      # redrawn (probe_redrawn.py)
     plots: [dynamics, butterfly]      # optional: per-question plots (ablate_plots.py)
     cells:
       baseline: []
@@ -21,7 +22,9 @@ A run whose training loss became NaN or inf is recorded as diverged (not scored)
 JSON also holds the teacher-forced dev loss (``dev_loss``, beside the free-running greedy
 scores: the exposure-bias gap) and, for G2P-style metrics, the greedy errors by position
 after the first mistake (``butterfly``, ``tfseq2seq.inference.butterfly``) and WER by
-source-length bucket (``wer_by_length``).
+source-length bucket (``wer_by_length``). Every subprocess imports tfseq2seq from this
+checkout, so a grid run from a ``git worktree`` of a fixed commit measures that commit
+while the main checkout changes.
 
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml            # run + summary
     python benchmarks/ablate.py benchmarks/grids/g2p-levers.yaml --summary  # summary only
@@ -47,6 +50,13 @@ from tfseq2seq.inference.metrics import wer_by_source_length
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("wer", "per", "exact_match", "bleu", "chrf")
+# probes a grid may name: key in each run's JSON -> script run on the trained run (stdout JSON)
+PROBES = {"dynamics": "probe_dynamics.py",  # per-position ‖h_t‖ and ‖∂L/∂x_t‖ (Q1)
+          "redrawn": "probe_redrawn.py"}    # greedy scores with re-drawn embeddings
+# every subprocess imports tfseq2seq from this checkout (not whatever the venv points at),
+# so a grid run from a git worktree measures that worktree's code
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)}
 
 
 def load_grid(path):
@@ -61,6 +71,9 @@ def load_grid(path):
     unknown = set(grid.get("plots", [])) - set(ablate_plots.PLOTS)
     if unknown:
         raise SystemExit(f"{path}: unknown plots {sorted(unknown)}; known: {list(ablate_plots.PLOTS)}")
+    unknown = set(grid.get("probes", [])) - set(PROBES)
+    if unknown:
+        raise SystemExit(f"{path}: unknown probes {sorted(unknown)}; known: {list(PROBES)}")
     return grid
 
 
@@ -73,7 +86,7 @@ def run_cell(grid, cell, seed, out, log):
     command += [a for o in overrides for a in ("--set", o)]
     started = time.time()
     with open(os.path.join(out, cell, f"seed{seed}.log"), "a", encoding="utf-8") as f:
-        subprocess.run(command, check=True, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        subprocess.run(command, check=True, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=ENV)
     with open(os.path.join(run_dir, "history.json"), encoding="utf-8") as f:
         history = json.load(f)
     result = {"cell": cell, "seed": seed, "overrides": overrides, "history": history,
@@ -88,7 +101,7 @@ def run_cell(grid, cell, seed, out, log):
                        "--split", grid["eval"].get("split", "dev"), "--output", report]
             command += ["--limit", str(grid["eval"]["limit"])] if grid["eval"].get("limit") else []
             command += ["--beam", str(beam)] if beam else []
-            subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+            subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=ENV)
             with open(report, encoding="utf-8") as f:
                 report = json.load(f)
             result[name] = report["metrics"]
@@ -100,11 +113,11 @@ def run_cell(grid, cell, seed, out, log):
                     [o["source"] for o in report["outputs"]], hyps, refs)
         # the exposure-bias gap: teacher-forced dev loss beside the free-running scores
         result["dev_loss"] = history.get("val_loss", [None])[-1]
-        if "dynamics" in grid.get("probes", []):  # per-position state and gradient norms
+        for name in grid.get("probes", []):
             probe = subprocess.run(
-                [sys.executable, os.path.join(ROOT, "benchmarks", "probe_dynamics.py"), run_dir],
-                check=True, capture_output=True, text=True, cwd=ROOT)
-            result["dynamics"] = json.loads(probe.stdout)
+                [sys.executable, os.path.join(ROOT, "benchmarks", PROBES[name]), run_dir],
+                check=True, capture_output=True, text=True, cwd=ROOT, env=ENV)
+            result[name] = json.loads(probe.stdout)
     scores = {k: round(v, 4) for k, v in result.get("greedy", {}).items() if k in METRICS}
     log(f"{cell} seed {seed}: {'diverged' if result['diverged'] else scores} "
         f"({result['train_seconds']:.0f} s of training)")
@@ -130,6 +143,9 @@ def summarize(grid, found):
         ok = [r for r in runs if not r["diverged"]]
         columns = {f"{d}_{m}": [r[d][m] for r in ok if m in r.get(d, {})]
                    for d in ("greedy", f"beam{grid['eval'].get('beam')}") for m in METRICS}
+        for side in ("source", "target", "both"):  # the redrawn probe's greedy scores
+            columns[f"redrawn_{side}_wer"] = [r["redrawn"][side]["wer"] for r in ok
+                                              if "wer" in r.get("redrawn", {}).get(side, {})]
         columns["train_minutes"] = [r["train_seconds"] / 60 for r in runs]
         for key, values in columns.items():
             if values:
