@@ -289,3 +289,18 @@ def test_one_hot_inputs_are_fixed_identity_embeddings(data):
     restored.set_weights(model.get_weights())
     np.testing.assert_allclose(restored.greedy_decode(source[:3])["scores"],
                                model.greedy_decode(source[:3])["scores"], atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"attention_timing": "bahdanau"}, {"input_feeding": True},
+                                    {"cell": "lstm", "bidirectional": True}])
+def test_scheduled_sampling_trains_on_a_batch_of_one(data, kwargs):
+    """A batch whose static size is 1 (``train_on_batch`` of one example): the fed tokens
+    keep their shape through the sampling loop (a [None] coin flip once made it [None] after
+    the first step, and the loop refused the batch)."""
+    source, target_in, target_out = data
+    model = _small(sampling=ts.ScheduledSampling("constant", p=0.5), **kwargs)
+    model.compile(optimizer="adam")
+    for rows in (slice(0, 1), slice(0, 3)):
+        logs = model.train_on_batch((source[rows], target_in[rows]), target_out[rows],
+                                    return_dict=True)
+        assert np.isfinite(logs["loss"]) and logs["teacher_forcing_p"] == pytest.approx(0.5)

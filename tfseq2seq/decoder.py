@@ -7,7 +7,7 @@ from tfseq2seq.layers import make_cell
 from tfseq2seq.layers.attention import SCORES, LuongAttention
 from tfseq2seq.layers.combine import ContextCombiner
 from tfseq2seq.layers.embedding import TokenEmbedding, checked_ids, use_input_table
-from tfseq2seq.unroll import unroll
+from tfseq2seq.unroll import same_shapes, unroll
 from tfseq2seq.util.checks import require_choice, require_positive_int
 
 TIMINGS = ("luong", "bahdanau")  # c_t from h_t (after the step) | from h_{t-1} (into it)
@@ -205,15 +205,16 @@ class Decoder(keras.layers.Layer):
         ``target_in_ids[:, 0]``); a forward-only ``step`` loop, no gradient."""
         target_in_ids = tf.cast(target_in_ids, tf.int32)
         state, memory = tf.nest.map_structure(tf.stop_gradient, (state, memory))
-        batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
+        steps = tf.shape(target_in_ids)[1]
         fed_ta = tf.TensorArray(tf.int32, size=steps, element_shape=[None])
         fed_ta = fed_ta.write(0, target_in_ids[:, 0])
         table = self.input_table()
         table = None if table is None else tf.stop_gradient(table)
 
         def body(t, prev_ids, state, fed_ta):
-            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, input_table=table)
-            chosen = self._choose(logits, target_in_ids[:, t + 1], teacher_forcing_p, sample, seed, batch)
+            logits, new_state, _ = self.step(prev_ids, state, memory, memory_mask, input_table=table)
+            state = same_shapes(new_state, state)
+            chosen = self._choose(logits, target_in_ids[:, t + 1], teacher_forcing_p, sample, seed)
             return t + 1, chosen, state, fed_ta.write(t + 1, chosen)
 
         _, _, _, fed_ta = tf.while_loop(
@@ -222,28 +223,30 @@ class Decoder(keras.layers.Layer):
         return tf.transpose(fed_ta.stack(), [1, 0])
 
     @staticmethod
-    def _choose(logits, truth, teacher_forcing_p, sample, seed, batch):
-        """The truth with probability ``teacher_forcing_p``, else the model's own token."""
+    def _choose(logits, truth, teacher_forcing_p, sample, seed):
+        """The truth with probability ``teacher_forcing_p``, else the model's own token,
+        shaped as ``truth`` (so a static batch size survives the decoding loop)."""
         if teacher_forcing_p is None:
             return truth
         if sample:
             own = tf.cast(keras.random.categorical(logits, 1, seed=seed)[:, 0], truth.dtype)
         else:
             own = tf.argmax(logits, axis=-1, output_type=truth.dtype)
-        use_truth = keras.random.uniform([batch], seed=seed) < teacher_forcing_p
-        return tf.where(use_truth, truth, own)
+        use_truth = keras.random.uniform(tf.shape(truth), seed=seed) < teacher_forcing_p
+        return same_shapes(tf.where(use_truth, truth, own), truth)
 
     def _step_loop(self, target_in_ids, state, memory, memory_mask, teacher_forcing_p,
                    sample, seed, training):
         """The reference path: ``step`` once per position, differentiated through the loop."""
-        batch, steps = tf.shape(target_in_ids)[0], tf.shape(target_in_ids)[1]
+        steps = tf.shape(target_in_ids)[1]
         logits_ta = tf.TensorArray(tf.float32, size=steps, element_shape=[None, self.vocab_size])
         table = self.input_table()
 
         def body(t, prev_ids, state, logits_ta):
-            logits, state, _ = self.step(prev_ids, state, memory, memory_mask, training, table)
+            logits, new_state, _ = self.step(prev_ids, state, memory, memory_mask, training, table)
+            state = same_shapes(new_state, state)
             truth = target_in_ids[:, tf.minimum(t + 1, steps - 1)]
-            chosen = self._choose(logits, truth, teacher_forcing_p, sample, seed, batch)
+            chosen = self._choose(logits, truth, teacher_forcing_p, sample, seed)
             return t + 1, chosen, state, logits_ta.write(t, logits)
 
         _, _, _, logits_ta = tf.while_loop(

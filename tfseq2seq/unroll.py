@@ -61,6 +61,13 @@ def unroll(cell, inputs, mask=None, initial_state=None, reverse=False, training=
     return tf.transpose(outputs, [1, 0, 2]), final_state
 
 
+def same_shapes(new, old):
+    """``new`` (a nest of tensors) with the static shapes of ``old``, checked at run time:
+    a loop body's reads of TensorArrays lose the static batch size, and ``tf.while_loop``
+    refuses a variable that enters as ``[1, units]`` and leaves as ``[None, units]``."""
+    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
+
+
 def _reader(values, dtype):
     """A TensorArray over the leading (time) axis of ``values``: per-step reads of a
     captured tensor would make its gradient materialise the whole tensor every step."""
@@ -188,6 +195,7 @@ def _backward_loop(cell, kernel, projected, inner, previous, mask_t, d_outputs, 
         d_prev[0] = d_prev[0] + tf.matmul(d_inner, kernel, transpose_b=True)
         if passed is not None:
             d_prev = [d + p for d, p in zip(d_prev, passed)]
+        d_prev = same_shapes(d_prev, list(d_state))
         return i + 1, d_prev, d_x_ta.write(t, d_x), d_inner_ta.write(t, d_inner)
 
     _, d_state, d_x_ta, d_inner_ta = tf.while_loop(
