@@ -113,8 +113,9 @@ def test_limits_hold_without_allocating(proc):
     with grpc.insecure_channel(proc.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         # A few bytes claiming 10^7 rows / 2*10^7 elements (a TensorProto repeats its last
-        # value): refused from the shape, before materializing hundreds of MB.
-        for dims in ([10 ** 7], [1, 2 * 10 ** 7], [-1]):
+        # value): refused from the shape, before materializing hundreds of MB; so is a
+        # shape within the element limit that the signature's rank refuses ([1, 2^24]).
+        for dims in ([10 ** 7], [1, 2 * 10 ** 7], [-1], [1, 1 << 24]):
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "stub"
             tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x"])

@@ -85,7 +85,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if signature not in servable.signature_defs:
             raise StatusError("FAILED_PRECONDITION", f'Serving signature key "{signature}" not found.')
-        arrays = {k: _to_array(k, v, self.runner.max_batch_rows) for k, v in request.inputs.items()}
+        expected = servable.inputs(signature)  # {name: (dtype, shape)}; unknown names: validate
+        arrays = {k: _to_array(k, v, self.runner.max_batch_rows, expected.get(k, (None, None))[1])
+                  for k, v in request.inputs.items()}
         outputs = self.runner(servable, signature, arrays)
         wanted = list(request.output_filter) or sorted(outputs)
         response = predict_pb2.PredictResponse()
@@ -132,8 +134,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return _guard(context, status, request)
 
 
-def _to_array(name, proto, max_rows=None):
-    """TensorProto -> ndarray, refusing shapes too big to materialize *before* doing so.
+def _to_array(name, proto, max_rows=None, shape=None):
+    """TensorProto -> ndarray, refusing shapes too big to materialize, or incompatible
+    with the signature's ``shape`` (a ``tf.TensorShape``), *before* doing so.
 
     A TensorProto may hold fewer values than its shape (the last one repeats), so a
     few bytes could otherwise make ``to_ndarray`` allocate gigabytes.
@@ -141,6 +144,9 @@ def _to_array(name, proto, max_rows=None):
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(size < 0 for size in dims):
         raise invalid_argument(f"Cannot parse input tensor {name}: negative dimension in {dims}")
+    if shape is not None and not proto.tensor_shape.unknown_rank and not shape.is_compatible_with(dims):
+        raise invalid_argument(f"Input {name} has shape {dims}, incompatible with the "
+                               f"signature's {shape}")
     if max_rows is not None and dims and dims[0] > max_rows:
         raise invalid_argument(f"Request has {dims[0]} rows, more than the server's "
                                f"max_batch_rows={max_rows}")
