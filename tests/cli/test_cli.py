@@ -83,6 +83,24 @@ def test_plot_attention_gallery_puts_greedy_beside_beam(run_dir, tmp_path, capsy
     assert main(["plot-attention", run_dir, "cat", "--greedy-and-beam", "--beam", "3"]) == 2
 
 
+def test_plot_attention_compare_puts_each_run_in_its_own_column(run_dir, tmp_path_factory, capsys):
+    """``--compare OTHER``: each input's row holds RUN_DIR's decoding, then OTHER's — each
+    what ``translate`` of that run prints."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from smoke_runs import train_smoke_run
+
+    other = train_smoke_run(tmp_path_factory, name="other")  # 3 steps: decodes differently
+    out = tmp_path_factory.mktemp("compare") / "compare.png"
+    assert main(["plot-attention", run_dir, "cat", "hello", "--compare", other, "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()[:2]
+    assert [line.split("\t")[1] for line in lines] != [line.split("\t")[2] for line in lines]
+    for path, column in ((run_dir, 1), (other, 2)):
+        assert main(["translate", path, "cat", "hello"]) == 0
+        expected = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
+        assert [line.split("\t")[column] for line in lines] == expected
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_data_export_writes_one_line_per_reference(tmp_path):
     train = os.path.join(ROOT, "configs/data/tiny_train.tsv")
     assert main(["data", "export", "tsv", str(tmp_path), "--train", train]) == 0

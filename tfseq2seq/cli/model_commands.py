@@ -208,24 +208,37 @@ def _translate_with_export(args):
 
 
 def cmd_plot_attention(args):
-    """One heatmap per input; several inputs or ``--greedy-and-beam`` give a gallery (one
-    row per input; greedy beside beam search of the run's width)."""
+    """One heatmap per input; several inputs, ``--greedy-and-beam`` or ``--compare`` give a
+    gallery: one row per input, one column per (run, decoding)."""
     from tfseq2seq.inference.plotting import plot_attention_gallery
 
-    translator = _translator(args.run_dir)
-    if args.greedy_and_beam:
-        if args.beam or args.beam_search:
-            raise CliError("--greedy-and-beam decodes both ways; leave out --beam/--beam-search")
-        widths = [None, translator.decoding.beam_width]
-        titles = ["greedy", f"beam {translator.decoding.beam_width}"]
-    else:
-        widths, titles = [beam_width(args, translator)], None
-    columns = [translator.translate(args.texts, beam_width=width, length_penalty=args.length_penalty,
-                                    max_output_len=args.max_output_len) for width in widths]
+    if args.greedy_and_beam and (args.beam or args.beam_search):
+        raise CliError("--greedy-and-beam decodes both ways; leave out --beam/--beam-search")
+    run_dirs = [args.run_dir, *(args.compare or [])]
+    columns, titles = [], []
+    for run_dir in run_dirs:
+        translator = _translator(run_dir)
+        if args.greedy_and_beam:
+            width = translator.decoding.beam_width
+            decodings = [(None, "greedy"), (width, f"beam {width}")]
+        else:
+            width = beam_width(args, translator)
+            decodings = [(width, f"beam {width}" if width and width > 1 else "greedy")]
+        for width, name in decodings:
+            columns.append(translator.translate(args.texts, beam_width=width,
+                                                length_penalty=args.length_penalty,
+                                                max_output_len=args.max_output_len))
+            titles.append(f"{_short(run_dir)}: {name}" if args.compare else name)
     rows = [[(None, column[i]) for column in columns] for i in range(len(args.texts))]
     for row in rows:
         print("\t".join([row[0][1].source] + [t.text for _, t in row]))
-    print(f"written: {plot_attention_gallery(rows, args.output, titles)}")
+    labelled = args.greedy_and_beam or args.compare
+    print(f"written: {plot_attention_gallery(rows, args.output, titles if labelled else None)}")
+
+
+def _short(run_dir, parts=2):
+    """The last ``parts`` components of a run directory, e.g. ``luong/seed0``."""
+    return "/".join(os.path.normpath(run_dir).split(os.sep)[-parts:])
 
 
 def cmd_data_export(args):
@@ -307,13 +320,17 @@ def add_commands(sub):
     p = sub.add_parser("plot-attention", help="write attention heatmaps (PNG) for inputs",
                        description="Attention heatmaps of a run's model: one per input, in a "
                                    "grid for several inputs (one row each); --greedy-and-beam "
-                                   "puts greedy and beam search side by side.")
+                                   "puts greedy and beam search side by side, --compare other "
+                                   "runs beside this one.")
     p.add_argument("run_dir")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="inputs (one row each)")
     p.add_argument("-o", "--output", default="attention.png",
                    help="PNG path (default attention.png)")
     p.add_argument("--greedy-and-beam", action="store_true",
                    help="two columns: greedy and beam search of the run's decoding.beam_width")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="more runs, each its own column(s) beside RUN_DIR's (e.g. the same "
+                        "model with another option)")
     add_decoding_options(p)
     p.set_defaults(func=cmd_plot_attention)
 
