@@ -89,7 +89,8 @@ def test_plot_attention_compare_puts_each_run_in_its_own_column(run_dir, tmp_pat
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from smoke_runs import train_smoke_run
 
-    other = train_smoke_run(tmp_path_factory, name="other")  # 3 steps: decodes differently
+    other = train_smoke_run(tmp_path_factory, "training.epochs=4", "training.steps_per_epoch=40",
+                            name="other")  # trained longer: decodes differently
     out = tmp_path_factory.mktemp("compare") / "compare.png"
     assert main(["plot-attention", run_dir, "cat", "hello", "--compare", other, "-o", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()[:2]
