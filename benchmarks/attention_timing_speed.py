@@ -3,7 +3,8 @@ timing (Luong: c_t from h_t; Bahdanau: c_t from h_{t-1}), measured in one proces
 interleaved round by round so that background load hits every run alike.
 
 Per run: training target tokens/s of ``train_on_batch`` on the same dev batches (the run's
-own model and loss, a fresh Adam; scheduled sampling as the run was trained), and decoding
+own model and loss, a fresh Adam), with scheduled sampling as the run was trained and
+always teacher-forced (where Luong timing attends for all steps in one matmul); decoding
 words/s of ``Translator.translate`` on the same dev words, greedy and beam. Ratios are
 against the first run, the median over rounds of the per-round ratio.
 
@@ -54,10 +55,14 @@ class Subject:
         from tfseq2seq.text.pipeline import TextPipeline
 
         self.run = run = load_run(path)
-        self.model = run.model
+        forced = type(run.model).from_config({**run.model.get_config(), "sampling": None})
+        forced.set_weights(run.model.get_weights())
+        # as trained (scheduled sampling if the run had it) and always teacher-forced
+        self.models = {"train": run.model, "teacher_forced_train": forced}
         smoothing = run.config.training.label_smoothing
-        self.model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                           loss=MaskedCrossEntropy(label_smoothing=smoothing))
+        for model in self.models.values():
+            model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                          loss=MaskedCrossEntropy(label_smoothing=smoothing))
         examples = load_config_corpus(run.config).examples("dev")
         pairs = [(ex.source, ex.references[0]) for ex in examples]
         pairs = (pairs * (1 + args.batch_size * args.batches // len(pairs)))[
@@ -75,13 +80,14 @@ class Subject:
                          "attention": model.attention, "input_feeding": model.input_feeding,
                          "cell": model.cell, "units": model.units,
                          "sampling": run.config.sampling.schedule,
-                         "parameters": int(self.model.count_params())}
+                         "parameters": int(run.model.count_params())}
 
-    def train_pass(self):
+    def train_pass(self, which):
         """Seconds of one pass of ``train_on_batch`` over the batches."""
+        model = self.models[which]
         start = time.perf_counter()
         for (source, target_in), target_out in self.batches:
-            self.model.train_on_batch((source, target_in), target_out)
+            model.train_on_batch((source, target_in), target_out)
         return time.perf_counter() - start
 
     def decode_pass(self, beam):
@@ -93,12 +99,15 @@ class Subject:
 def main(argv=None):
     args = parse_args(argv)
     subjects = [Subject(path, args) for path in args.runs]
-    measures = {"train_tokens_per_s": lambda s: s.tokens / s.train_pass(),
+    measures = {"train_tokens_per_s": lambda s: s.tokens / s.train_pass("train"),
+                "teacher_forced_train_tokens_per_s":
+                    lambda s: s.tokens / s.train_pass("teacher_forced_train"),
                 "greedy_words_per_s": lambda s: len(s.words) / s.decode_pass(None),
                 f"beam{args.beam_width}_words_per_s":
                     lambda s: len(s.words) / s.decode_pass(args.beam_width)}
     for s in subjects:  # trace, compile and warm up every function once, untimed
-        s.train_pass()
+        s.train_pass("train")
+        s.train_pass("teacher_forced_train")
         s.decode_pass(None)
         s.decode_pass(args.beam_width)
     rates = {name: [[] for _ in subjects] for name in measures}

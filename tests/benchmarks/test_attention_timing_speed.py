@@ -28,7 +28,7 @@ def test_rows_follow_the_runs_and_ratios_are_against_the_first(runs, capsys):
     assert [r["attention_timing"] for r in out["runs"]] == ["bahdanau", "luong"]
     assert [r["run"] for r in out["runs"]] == list(reversed(runs))
     first, second = out["runs"]
-    for name in ("train_tokens", "greedy_words", "beam5_words"):
+    for name in ("train_tokens", "teacher_forced_train_tokens", "greedy_words", "beam5_words"):
         assert first[f"{name}_ratio_vs_first"] == 1.0
         assert second[f"{name}_per_s"] > 0 and second[f"{name}_ratio_vs_first"] > 0
     # same batches for every run: one pipeline over the same dev pairs
