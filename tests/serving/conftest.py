@@ -6,10 +6,13 @@ test_fuzz_grpc.py) each save stub SavedModels and start a server, so they are
 session-scoped: split over several files, module-scoped copies would build and start
 them once per file.  The names are distinct from the module-scoped ``store``/``server``/
 ``proc`` fixtures other files define; the files that share these alias them to their old
-names in a module-scoped fixture.
+names in a module-scoped fixture. ``protos``, ``model``, ``compose``, ``k8s`` and
+``dockerfile`` are serving/'s config files, parsed (serving_config_files.py), for
+test_serving_configs.py and test_k8s_manifests.py.
 """
 
 import pytest
+from serving_config_files import load_compose, load_dockerfile, load_k8s, load_protos, served_model
 
 from tfseq2seq.serving.app import serve
 
@@ -44,3 +47,29 @@ def fuzz_server(tmp_path_factory):
                            "--max_batch_rows", fuzz_helpers.MAX_ROWS, "--poll_seconds", "0")
     yield server
     server.kill()
+
+
+# serving/'s config files, parsed (test_serving_configs.py, test_k8s_manifests.py)
+@pytest.fixture(scope="module")
+def protos():
+    return load_protos()
+
+
+@pytest.fixture(scope="module")
+def model(protos):
+    return served_model(protos)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def k8s():
+    return load_k8s()
+
+
+@pytest.fixture(scope="module")
+def dockerfile():
+    return load_dockerfile()

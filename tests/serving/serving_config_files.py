@@ -1,6 +1,6 @@
 """serving/'s config files, parsed the way their readers parse them (TF Serving's proto
 schemas, docker compose, Docker, kustomize), for the tests of test_serving_configs.py and
-test_k8s_manifests.py."""
+test_k8s_manifests.py (their fixtures, in conftest.py, load them)."""
 
 import os
 import re

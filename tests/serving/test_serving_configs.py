@@ -41,37 +41,7 @@ from serving_config_files import (  # noqa: I001  (a helper module beside the te
     _instruction,
     _read,
     _wrapper_schema,
-    load_compose,
-    load_dockerfile,
-    load_k8s,
-    load_protos,
-    served_model,
 )
-
-
-@pytest.fixture(scope="module")
-def protos():
-    return load_protos()
-
-
-@pytest.fixture(scope="module")
-def model(protos):
-    return served_model(protos)
-
-
-@pytest.fixture(scope="module")
-def compose():
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def k8s():
-    return load_k8s()
-
-
-@pytest.fixture(scope="module")
-def dockerfile():
-    return load_dockerfile()
 
 
 # ------------------------------------------------------------------ the text protos
