@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfseq2seq.serving.models import DEFAULT_SIGNATURE
+from tfseq2seq.serving.models import DEFAULT_SIGNATURE, check_shape
 from tfseq2seq.serving.status import StatusError, invalid_argument, not_found
 from tfseq2seq.serving.tensor_proto import fill_tensor_proto, to_ndarray
 
@@ -144,9 +144,8 @@ def _to_array(name, proto, max_rows=None, shape=None):
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(size < 0 for size in dims):
         raise invalid_argument(f"Cannot parse input tensor {name}: negative dimension in {dims}")
-    if shape is not None and not proto.tensor_shape.unknown_rank and not shape.is_compatible_with(dims):
-        raise invalid_argument(f"Input {name} has shape {dims}, incompatible with the "
-                               f"signature's {shape}")
+    if shape is not None and not proto.tensor_shape.unknown_rank:
+        check_shape(name, dims, shape)
     if max_rows is not None and dims and dims[0] > max_rows:
         raise invalid_argument(f"Request has {dims[0]} rows, more than the server's "
                                f"max_batch_rows={max_rows}")

@@ -26,6 +26,14 @@ from tfseq2seq.serving.status import invalid_argument, not_found
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
+
+
+def check_shape(name, dims, shape):
+    """Refuses input ``name`` of shape ``dims`` (a list) unless the signature's ``shape``
+    (a ``tf.TensorShape``) allows it; the gRPC handler calls it before materializing."""
+    if not shape.is_compatible_with(dims):
+        raise invalid_argument(f"Input {name} has shape {dims}, incompatible with the "
+                               f"signature's {shape}")
 _VERSION_DIR = re.compile(r"[0-9]{1,18}")
 
 
@@ -82,9 +90,7 @@ class Servable:
             if got != dtype:
                 raise invalid_argument(f"Expects arg[{index}] ({name}) to be {dtype.name} "
                                        f"but {got.name if got else array.dtype} is provided")
-            if not shape.is_compatible_with(array.shape):
-                raise invalid_argument(f"Input {name} has shape {list(array.shape)}, "
-                                       f"incompatible with the signature's {shape}")
+            check_shape(name, list(array.shape), shape)
             n = array.shape[0] if array.ndim else 1
             if rows is not None and n != rows:
                 raise invalid_argument(f"Inputs have inconsistent batch sizes: {n} vs {rows}")
