@@ -124,8 +124,8 @@ def main(argv=None):
         row = {**s.describe, "train_target_tokens_per_pass": s.tokens}
         for name in measures:
             row[name] = round(statistics.median(rates[name][i]), 1)
-            row[name.replace("_per_s", "_ratio_vs_first")] = round(statistics.median(
-                [a / b for a, b in zip(rates[name][i], rates[name][0])]), 3)
+            row[name.replace("_per_s", "_ratio_vs_first")] = common.median_ratio(
+                rates[name][i], rates[name][0])
         out["runs"].append(row)
     common.print_json(out)
 

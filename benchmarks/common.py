@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 
@@ -127,6 +128,12 @@ def percentiles_ms(samples):
 
 def ratio(a, b):
     return round(float(a) / float(b), 3) if b else None
+
+
+def median_ratio(numerators, denominators):
+    """The median of the paired ratios ``a / b`` (e.g. per round or per batch, so that load
+    hitting a round hits both sides of its ratio), rounded to 3 places."""
+    return round(statistics.median(a / b for a, b in zip(numerators, denominators)), 3)
 
 
 def header(command_args):

@@ -90,8 +90,8 @@ def main(argv=None):
             row[name] = {"batch_256_words_per_s": round(max(rates[i, name]), 1),
                          "batch_1": common.percentiles_ms(singles[i, name])}
             if i:
-                row[name]["batch_256_ratio_vs_first"] = round(statistics.median(
-                    a / b for a, b in zip(rates[i, name], rates[0, name])), 3)
+                row[name]["batch_256_ratio_vs_first"] = common.median_ratio(
+                    rates[i, name], rates[0, name])
                 row[name]["batch_1_p50_ratio_vs_first"] = round(
                     statistics.median(singles[i, name]) / statistics.median(singles[0, name]), 3)
         result["models"].append(row)

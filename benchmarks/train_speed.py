@@ -139,8 +139,8 @@ def bench_batch_size(data, args, batch_size, configs):
     for name in configs:
         result["tokens_per_s"][name] = round(tokens / sum(per_batch[name]), 1)
         if "peer" in configs and name != "peer":
-            result["ratio_vs_peer_median"][name] = round(statistics.median(
-                [p / t for t, p in zip(per_batch[name], per_batch["peer"])]), 3)
+            result["ratio_vs_peer_median"][name] = common.median_ratio(
+                per_batch["peer"], per_batch[name])  # seconds: the peer's over this one's
     result["_models"] = models
     result["_batches"] = batches
     return result
@@ -182,9 +182,9 @@ def bench_pipelines(data, args, batch_size, configs):
     if "peer" in configs:
         for name in configs:
             if name != "peer":
-                result["ratio_vs_peer_median"][name] = round(statistics.median(
-                    [(tokens[name] / t) / (tokens["peer"] / p)
-                     for t, p in zip(seconds[name], seconds["peer"])]), 3)
+                result["ratio_vs_peer_median"][name] = common.median_ratio(
+                    [tokens[name] / t for t in seconds[name]],
+                    [tokens["peer"] / p for p in seconds["peer"]])
     return result
 
 
