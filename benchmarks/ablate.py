@@ -167,6 +167,28 @@ def table(summary):
     return "\n".join(lines)
 
 
+def seed_table(grid, found, metric="wer"):
+    """One row per cell, one greedy ``metric`` column per seed ("diverged" or blank for a
+    run that diverged or has not run): the spread a mean ± sd hides when some seeds learn
+    and others do not."""
+    lines = ["| cell | " + " | ".join(f"seed {s}" for s in grid["seeds"]) + " |",
+             "|---|" + "---|" * len(grid["seeds"])]
+    for cell, runs in found.items():
+        by_seed = {r["seed"]: r for r in runs}
+        cells = []
+        for seed in grid["seeds"]:
+            run = by_seed.get(seed)
+            if run is None:
+                cells.append("")
+            elif run["diverged"]:
+                cells.append("diverged")
+            else:
+                value = run.get("greedy", {}).get(metric)
+                cells.append("" if value is None else f"{100 * value:.2f}")
+        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(grid, summary, path):
     import matplotlib
 
@@ -193,6 +215,8 @@ def main(argv=None):
     p.add_argument("--out", help="output folder (default runs/ablate/<grid name>)")
     p.add_argument("--summary", action="store_true", help="only summarize the finished runs")
     p.add_argument("--cells", help="comma-separated subset of the grid's cells")
+    p.add_argument("--per-seed", metavar="METRIC", nargs="?", const="wer",
+                   help="also print one greedy METRIC column per seed (default wer)")
     args = p.parse_args(argv)
     grid = load_grid(args.grid)
     out = args.out or os.path.join(ROOT, "runs", "ablate", grid["name"])
@@ -223,6 +247,9 @@ def main(argv=None):
         for path in ablate_plots.make(grid, found, out):
             log(f"written: {path}")
     print(table(summary))
+    if args.per_seed:
+        print()
+        print(seed_table(grid, found, args.per_seed))
 
 
 if __name__ == "__main__":

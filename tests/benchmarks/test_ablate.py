@@ -93,3 +93,17 @@ def test_question_plots_are_drawn_from_the_runs(tmp_path, monkeypatch):
     assert all(v == v for row in means for v in row)  # no NaN reached a line
     with pytest.raises(SystemExit, match="unknown plots"):
         ablate_plots.make({"name": "q", "plots": ["heat"]}, found, str(tmp_path))
+
+
+def test_seed_table_shows_each_seed_and_marks_divergence_and_gaps():
+    """A cell where one seed learns and another does not has a mean ± sd that describes
+    neither; the per-seed table shows both, in seed order, whatever order the runs were
+    read in."""
+    grid = {"seeds": [0, 1, 2]}
+    found = {"tanh": [fake_run(GRID, "a", 2, None, None), fake_run(GRID, "a", 0, None, None)],
+             "relu": [fake_run(GRID, "b", s, None, None) for s in (0, 1, 2)]}
+    lines = ablate.seed_table(grid, found).splitlines()
+    assert lines[0] == "| cell | seed 0 | seed 1 | seed 2 |"
+    assert lines[2] == "| tanh | 30.00 |  | 34.00 |"
+    assert lines[3] == "| relu | 50.00 | 50.00 | diverged |"
+    assert ablate.seed_table(grid, found, "per").splitlines()[2] == "| tanh | 7.50 |  | 8.50 |"
