@@ -1,5 +1,6 @@
 """The per-question plots of an ablation grid (``plots:`` in its YAML), drawn from the
-runs' JSON results, one line per cell (the mean over its seeds that did not diverge):
+runs' JSON results, one line per cell (the mean over its seeds that did not diverge; the
+dynamics plot adds each seed as a thin line):
 
 - ``dynamics``: hidden-state norm ‖h_t‖ and gradient norm ‖∂L/∂x_t‖ per source position
   (question 1: what an unbounded activation does over a long recurrence);
@@ -69,10 +70,14 @@ def _dynamics(plt, found):
     if not cells:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for cell, runs in cells.items():
+    for colour, (cell, runs) in enumerate(cells.items()):
         for ax, key in zip(axes, ("hidden_norm", "grad_norm")):
-            values = _mean_rows([r["dynamics"][key] for r in runs])
-            ax.plot(range(1, len(values) + 1), values, label=cell)
+            rows = [r["dynamics"][key] for r in runs]
+            values = _mean_rows(rows)
+            ax.plot(range(1, len(values) + 1), values, color=f"C{colour}", label=cell)
+            if len(rows) > 1:  # each seed thin: a mean of a saturated and a learning run is neither
+                for row in rows:
+                    ax.plot(range(1, len(row) + 1), row, color=f"C{colour}", lw=0.6, alpha=0.4)
     for ax, label in zip(axes, ("‖h_t‖ (mean over the batch)", "‖∂L/∂x_t‖ (mean over the batch)")):
         ax.set_yscale("log")
         _label(ax, "source position t", label)
