@@ -3,7 +3,9 @@ translation (``plot_attention``) or a grid of them (``plot_attention_gallery``: 
 per input, one column per decoding, e.g. greedy beside beam search)."""
 
 import os
+import warnings
 
+from tfseq2seq.data.cedict import CJK
 from tfseq2seq.util.files import atomic_path
 
 
@@ -23,9 +25,9 @@ def plot_attention_gallery(rows, path, column_titles=None):
 
     if not rows or not all(rows) or len({len(row) for row in rows}) != 1:
         raise ValueError(f"expected rows of equal, non-zero length; got lengths {[len(r) for r in rows]}")
-    cjk = [f.name for f in font_manager.fontManager.ttflist if "CJK" in f.name]
-    font = {"family": cjk[0]} if cjk else {}
     cells = [t for row in rows for _, t in row]
+    texts = [x for t in cells for x in (*t.source_tokens, *t.tokens, t.source, t.text)]
+    font = _cjk_font(font_manager) if any(CJK.search(x) for x in texts) else {}
     width = 1.6 + 0.45 * max(max(len(t.source_tokens), 1) for t in cells)
     height = 1.4 + 0.4 * max(max(len(t.tokens), 1) for t in cells)
     fig, axes = plt.subplots(len(rows), len(rows[0]), squeeze=False,
@@ -46,12 +48,37 @@ def plot_attention_gallery(rows, path, column_titles=None):
     return os.fspath(path)
 
 
+def _cjk_font(font_manager):
+    """``{"family": name}`` of an installed CJK font for Chinese / Japanese / Korean
+    tokens, else ``{}`` with one warning (DejaVu Sans, matplotlib's default, has no
+    ideographs: they would be drawn as boxes). A font installed after matplotlib built its
+    font cache is found on disk and added."""
+    def cjk_names():
+        return sorted({f.name for f in font_manager.fontManager.ttflist if "CJK" in f.name})
+
+    if not cjk_names():
+        for path in font_manager.findSystemFonts():
+            if "CJK" in os.path.basename(path):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+    names = cjk_names()
+    if not names:
+        warnings.warn("the text has CJK characters but no CJK font is installed: they will be "
+                      "drawn as boxes (Debian/Ubuntu: apt install fonts-noto-cjk)", stacklevel=3)
+        return {}
+    simplified = [n for n in names if n.endswith(" SC")]  # Simplified Chinese glyph forms
+    return {"family": (simplified or names)[0]}
+
+
 def _heatmap(ax, translation, title, font):
     weights = translation.attention
     image = ax.imshow(weights if weights.size else [[0.0]], cmap="viridis", vmin=0.0, vmax=1.0,
                       aspect="auto")
     ax.set_xticks(range(len(translation.source_tokens)))
-    ax.set_xticklabels(translation.source_tokens, rotation=90, **font)
+    upright = all(len(t) == 1 for t in translation.source_tokens)  # characters: no need to turn
+    ax.set_xticklabels(translation.source_tokens, rotation=0 if upright else 90, **font)
     ax.set_yticks(range(len(translation.tokens)))
     ax.set_yticklabels(translation.tokens, **font)
     ax.set_xlabel("source")
