@@ -45,6 +45,17 @@ def test_evaluate_prints_table_and_writes_json(run_dir, capsys):
     assert json.load(open(os.path.join(run_dir, "eval_dev_beam3.json")))["metrics"]["decoding"] == "beam3"
 
 
+def test_evaluate_scores_the_training_split_against_its_own_references(run_dir):
+    assert main(["evaluate", run_dir, "--split", "train", "--limit", "7", "--quiet"]) == 0
+    report = json.load(open(os.path.join(run_dir, "eval_train.json")))
+    train = {}
+    for line in open(os.path.join(ROOT, "configs/data/tiny_train.tsv"), encoding="utf-8"):
+        word, pron = line.rstrip("\n").split("\t")
+        train.setdefault(word, []).append(pron)
+    assert report["metrics"]["split"] == "train" and len(report["outputs"]) == 7
+    assert all(sorted(o["references"]) == sorted(train[o["source"]]) for o in report["outputs"])
+
+
 def test_translate_prints_one_tab_separated_line_per_input(run_dir, capsys, monkeypatch):
     assert main(["translate", run_dir, "hello", "world", "--beam", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -296,7 +296,9 @@ def add_commands(sub):
     p.add_argument("--corpus", metavar="NAME|CONFIG",
                    help="with --model: a registered corpus (default cmudict) or a YAML config "
                         "whose data section names the corpus to score on")
-    p.add_argument("--split", choices=["dev", "test"], default="dev")
+    p.add_argument("--split", choices=["dev", "test", "train"], default="dev",
+                   help="dev (default), test, or train: how much of its training data the "
+                        "model reproduces (e.g. a dictionary it should have memorised)")
     add_decoding_options(p)
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N examples")
     p.add_argument("--output", help="JSON report path (default: RUN_DIR/eval_SPLIT.json; "
