@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test demo clean cmudict-g2p
+.PHONY: venv test demo clean cmudict-g2p figures
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -43,6 +43,29 @@ $(G2P_RUNS)/seed%/history.json:
 $(G2P_RUNS)/seed%-avg/averaged.json: $(G2P_RUNS)/seed%/history.json
 	rm -rf $(@D)
 	$(VENV)/bin/tfseq2seq average $(G2P_RUNS)/seed$* --last $(G2P_AVERAGE) --output $(@D)
+
+# Redraws the figures of docs/concepts.md and docs/questions.md from runs that must exist:
+# the ready model's member (make cmudict-g2p, or GALLERY_RUN=...), runs/zh_en
+# (configs/zh_en.yaml) and the question grids (benchmarks/ablate.py <grid>). Chinese
+# characters need a CJK font (Debian: fonts-noto-cjk).
+GALLERY_RUN ?= $(G2P_RUNS)/seed1-avg
+Q3 := runs/ablate/q3-attention-timing
+figures: venv
+	$(VENV)/bin/tfseq2seq plot-attention $(GALLERY_RUN) gnome brighter biosphere daughtrey thought \
+		psychology --greedy-and-beam -o docs/attention_gallery.png
+	$(VENV)/bin/tfseq2seq plot-attention runs/zh_en 早上好 早上 晚安 --greedy-and-beam \
+		-o docs/zh_en_good_morning.png
+	$(VENV)/bin/tfseq2seq plot-attention $(Q3)/luong/seed0 gnome brighter biosphere daughtrey \
+		--compare $(Q3)/bahdanau/seed0 -o docs/questions/q3_attention.png
+	for grid in q1-why-tanh q1-cmudict q2-scheduled-sampling q3-attention-timing note-claims; do \
+		$(PY) benchmarks/ablate.py benchmarks/grids/$$grid.yaml --summary > /dev/null || exit 1; done
+	cp runs/ablate/q1-why-tanh/dynamics.png docs/questions/q1_reverse_dynamics.png
+	cp runs/ablate/q1-cmudict/dynamics.png docs/questions/q1_cmudict_dynamics.png
+	cp runs/ablate/q2-scheduled-sampling/exposure.png docs/questions/q2_exposure.png
+	cp runs/ablate/q2-scheduled-sampling/butterfly.png docs/questions/q2_butterfly.png
+	cp runs/ablate/q2-scheduled-sampling/summary.png docs/questions/q2_summary.png
+	cp runs/ablate/q3-attention-timing/summary.png docs/questions/q3_summary.png
+	cp runs/ablate/note-claims/length.png docs/questions/notes_length.png
 
 clean:
 	rm -rf $(VENV) runs export/*/
