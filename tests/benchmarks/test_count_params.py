@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import count_params  # noqa: E402
+
 from smoke_runs import train_smoke_run  # noqa: E402
 
 
