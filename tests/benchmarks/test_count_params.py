@@ -26,5 +26,5 @@ def test_one_hot_embeddings_count_as_untrained_and_their_width_is_the_vocabulary
     from tfseq2seq.run_dir import load_run
 
     model = load_run(one_hot).model
-    vocab = [model.encoder.embedding.weights[0].shape[0], model.decoder.embedding.weights[0].shape[0]]
+    vocab = [layer.weights[0].shape[0] for layer in (model.encoder.embedding, model.decoder.embedding)]
     assert b["embeddings"] == vocab[0] ** 2 + vocab[1] ** 2  # identity matrices, vocab x vocab
