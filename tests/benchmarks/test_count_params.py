@@ -26,5 +26,6 @@ def test_one_hot_embeddings_count_as_untrained_and_their_width_is_the_vocabulary
     from tfseq2seq.run_dir import load_run
 
     model = load_run(one_hot).model
-    vocab = [layer.weights[0].shape[0] for layer in (model.encoder.embedding, model.decoder.embedding)]
+    tables = (model.encoder.embedding, model.decoder.embedding)
+    vocab = [table.weights[0].shape[0] for table in tables]
     assert b["embeddings"] == vocab[0] ** 2 + vocab[1] ** 2  # identity matrices, vocab x vocab
