@@ -217,6 +217,8 @@ def main(argv=None):
     p.add_argument("--cells", help="comma-separated subset of the grid's cells")
     p.add_argument("--per-seed", metavar="METRIC", nargs="?", const="wer",
                    help="also print one greedy METRIC column per seed (default wer)")
+    p.add_argument("--by-length", action="store_true",
+                   help="also print greedy WER per source-length bucket (runs with an eval report)")
     args = p.parse_args(argv)
     grid = load_grid(args.grid)
     out = args.out or os.path.join(ROOT, "runs", "ablate", grid["name"])
@@ -250,6 +252,9 @@ def main(argv=None):
     if args.per_seed:
         print()
         print(seed_table(grid, found, args.per_seed))
+    if args.by_length:
+        print()
+        print(ablate_plots.length_table(found))
 
 
 if __name__ == "__main__":

@@ -120,15 +120,37 @@ def _exposure(plt, found):
     return fig
 
 
+def length_means(runs):
+    """``(bucket labels, words per bucket, mean WER per bucket)`` over ``runs`` (each with
+    ``wer_by_length``; the buckets of the first run, each mean over the runs that have it)."""
+    labels = [b["lengths"] for b in runs[0]["wer_by_length"]]
+    words = [b["words"] for b in runs[0]["wer_by_length"]]
+    by_label = [{b["lengths"]: b["wer"] for b in r["wer_by_length"]} for r in runs]
+    return labels, words, [statistics.fmean(d[k] for d in by_label if k in d) for k in labels]
+
+
+def length_table(found):
+    """Markdown: one row per cell, greedy WER (%) per source-length bucket, the mean over
+    the cell's non-diverged runs; the header gives each bucket's word count."""
+    cells = _cells_with(found, "wer_by_length")
+    if not cells:
+        return ""
+    labels, words, _ = length_means(next(iter(cells.values())))
+    lines = ["| cell | " + " | ".join(f"{k} ({n} words)" for k, n in zip(labels, words)) + " |",
+             "|---|" + "---|" * len(labels)]
+    for cell, runs in cells.items():
+        _, _, values = length_means(runs)
+        lines.append(f"| {cell} | " + " | ".join(f"{100 * v:.1f}" for v in values) + " |")
+    return "\n".join(lines)
+
+
 def _length(plt, found):
     cells = _cells_with(found, "wer_by_length")
     if not cells:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for cell, runs in cells.items():
-        labels = [b["lengths"] for b in runs[0]["wer_by_length"]]
-        by_label = [{b["lengths"]: b["wer"] for b in r["wer_by_length"]} for r in runs]
-        values = [statistics.fmean(d[k] for d in by_label if k in d) for k in labels]
+        labels, _, values = length_means(runs)
         ax.plot(labels, [100 * v for v in values], marker="o", markersize=3, label=cell)
     _label(ax, "source length (characters)", "greedy WER (%)")
     ax.legend(fontsize=7)

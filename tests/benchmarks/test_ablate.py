@@ -107,3 +107,16 @@ def test_seed_table_shows_each_seed_and_marks_divergence_and_gaps():
     assert lines[2] == "| tanh | 30.00 |  | 34.00 |"
     assert lines[3] == "| relu | 50.00 | 50.00 | diverged |"
     assert ablate.seed_table(grid, found, "per").splitlines()[2] == "| tanh | 7.50 |  | 8.50 |"
+
+
+def test_length_table_averages_each_bucket_over_the_runs_that_did_not_diverge():
+    import ablate_plots
+
+    found = {"tanh": [fake_probed_run("tanh", 0, 1.0), fake_probed_run("tanh", 1, 2.0)],
+             "relu": [fake_probed_run("relu", 0, 1.0),
+                      {**fake_probed_run("relu", 1, 9.0), "diverged": True}]}
+    lines = ablate_plots.length_table(found).splitlines()
+    assert lines[0] == "| cell | ≤4 (3 words) | >12 (2 words) |"
+    assert lines[2] == "| tanh | 15.0 | 75.0 |"
+    assert lines[3] == "| relu | 10.0 | 50.0 |"
+    assert ablate_plots.length_table({"gru": [fake_run(GRID, "a", 0, None, None)]}) == ""
