@@ -20,12 +20,11 @@ import zlib
 from pathlib import Path
 
 from tfseq2seq.data.corpora import Corpus, group_pairs
+from tfseq2seq.text.scripts import CJK
 
 logger = logging.getLogger(__name__)
 LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 SKIP_GLOSS = re.compile(r"^(?:[\w-]+ )?variant of\b|^see\b|^surname\b|^\(?used in\b", re.IGNORECASE)
-CJK = re.compile("[\u2e80-\u2fdf\u3000-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff"
-                 "\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff]")
 
 
 def cedict_path() -> Path:

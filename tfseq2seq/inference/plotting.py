@@ -5,7 +5,7 @@ per input, one column per decoding, e.g. greedy beside beam search)."""
 import os
 import warnings
 
-from tfseq2seq.data.cedict import CJK
+from tfseq2seq.text.scripts import CJK
 from tfseq2seq.util.files import atomic_path
 
 
