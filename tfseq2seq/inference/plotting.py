@@ -56,14 +56,15 @@ def _cjk_font(font_manager):
     def cjk_names():
         return sorted({f.name for f in font_manager.fontManager.ttflist if "CJK" in f.name})
 
-    if not cjk_names():
+    names = cjk_names()
+    if not names:
         for path in font_manager.findSystemFonts():
             if "CJK" in os.path.basename(path):
                 try:
                     font_manager.fontManager.addfont(path)
                 except (OSError, RuntimeError, ValueError):
                     continue
-    names = cjk_names()
+        names = cjk_names()
     if not names:
         warnings.warn("the text has CJK characters but no CJK font is installed: they will be "
                       "drawn as boxes (Debian/Ubuntu: apt install fonts-noto-cjk)", stacklevel=3)

@@ -34,6 +34,8 @@ def check_shape(name, dims, shape):
     if not shape.is_compatible_with(dims):
         raise invalid_argument(f"Input {name} has shape {dims}, incompatible with the "
                                f"signature's {shape}")
+
+
 _VERSION_DIR = re.compile(r"[0-9]{1,18}")
 
 
